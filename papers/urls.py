@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "papers"
+
+urlpatterns = [
+    path("", views.paper_list, name="list"),
+]
