@@ -156,3 +156,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- Topics and ranking. Weights live here, not in code paths.
+TOPIC_TAG_THRESHOLD = float(os.environ.get("TOPIC_TAG_THRESHOLD", "0.5"))

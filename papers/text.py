@@ -1,0 +1,69 @@
+"""Text analysis shared by topic tagging and ranking: one tokenizer, so both agree.
+
+Words are lower-cased, accents dropped, and stemmed (Snowball English) so that "merging",
+"merged" and "merge" meet. Phrases are matched on stemmed token sequences.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+
+import snowballstemmer
+
+_WORD = re.compile(r"[a-z0-9]+(?:\^[a-z0-9]+)?")
+_stemmer = snowballstemmer.stemmer("english")
+
+# Common English words and the boilerplate of abstracts, which say nothing about a topic.
+STOP_WORDS = frozenset(
+    """a about above after again against all also an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having here how i if in into is it its itself just more most no nor
+    not of off on once only or other our out over own same she should so some such than that
+    the their them then there these they this those through to too under until up very was
+    we were what when where which while who whom why will with would you your via using use
+    used based propose proposed paper approach method methods new novel show shows results
+    result work task tasks model models existing however well furthermore moreover
+    state art significantly achieve achieves extensive experiments demonstrate""".split()
+)
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def tokens(text: str) -> list[str]:
+    """The stemmed word tokens of ``text``, in order, stop words included (phrases need them)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return [_stem(word) for word in _WORD.findall(plain)]
+
+
+def content_tokens(text: str) -> list[str]:
+    """``tokens`` without stop words: what carries meaning for matching and vectors."""
+    return [token for token in tokens(text) if token not in _STEMMED_STOP_WORDS]
+
+
+_STEMMED_STOP_WORDS = frozenset(_stem(word) for word in STOP_WORDS)
+
+
+def ngram_counts(token_list: list[str], *, max_n: int = 4) -> Counter[tuple[str, ...]]:
+    """How often each run of 1 to ``max_n`` consecutive tokens occurs."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    for n in range(1, max_n + 1):
+        for start in range(len(token_list) - n + 1):
+            counts[tuple(token_list[start : start + n])] += 1
+    return counts
+
+
+def phrase_key(phrase: str) -> tuple[str, ...]:
+    """The stemmed token sequence a phrase is matched by (stop words inside it are dropped)."""
+    return tuple(content_tokens(phrase))
+
+
+def content_ngrams(text: str, *, max_n: int = 4) -> Counter[tuple[str, ...]]:
+    """``ngram_counts`` over the content tokens of ``text``: the units phrases are matched on."""
+    return ngram_counts(content_tokens(text), max_n=max_n)
