@@ -29,6 +29,8 @@ def _env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = _env_bool("DEBUG", False)
+# In CI a test that needs a service fails when the service is missing, instead of skipping.
+RUNNING_IN_CI = _env_bool("CI", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -159,3 +161,34 @@ LOGGING = {
 
 # --- Topics and ranking. Weights live here, not in code paths.
 TOPIC_TAG_THRESHOLD = float(os.environ.get("TOPIC_TAG_THRESHOLD", "0.5"))
+RANKING = {
+    # score = RELEVANCE * relevance (0-1, relative to the subscriber's best match)
+    #       + POPULARITY * popularity (0-1) + PINNED for papers the editors pinned
+    "RELEVANCE": float(os.environ.get("RANKING_RELEVANCE_WEIGHT", "0.75")),
+    "POPULARITY": float(os.environ.get("RANKING_POPULARITY_WEIGHT", "0.25")),
+    "PINNED": float(os.environ.get("RANKING_PINNED_BOOST", "0.3")),
+    # How the parts of relevance add up.
+    "KEYWORD": 1.0,
+    "TOPIC": 0.6,
+    "AUTHOR": 1.0,
+    # A keyword also counts towards topics it names, at this fraction of the topic weight.
+    "KEYWORD_TOPIC_EXPANSION": 0.5,
+    # Below this raw relevance a paper is not "for you", however popular.
+    "MIN_RELEVANCE": float(os.environ.get("RANKING_MIN_RELEVANCE", "0.08")),
+    # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.
+    "UPVOTE_SHARE": 0.7,
+    "GROWTH_WINDOW_HOURS": 24,
+    "RECENCY_HALF_LIFE_DAYS": 3.0,
+    # "42 upvotes, trending" is said of papers with at least this many upvotes.
+    "TRENDING_MIN_UPVOTES": 20,
+    # A keyword is named as a reason when its own match reaches this.
+    "KEYWORD_REASON_MIN": 0.1,
+    "SUBSCRIBER_BATCH_SIZE": 1000,
+}
+
+INTEREST_LIMITS = {
+    "MAX_KEYWORDS": 20,
+    "MAX_AUTHORS": 20,
+    "MAX_EXCLUDED": 20,
+    "MAX_PHRASE_LENGTH": 100,
+}

@@ -262,7 +262,9 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
         if row.upvotes is not None and row.upvotes != paper.upvotes:
             paper.upvotes = row.upvotes
             changes.add("upvotes")
-            observations.append(UpvoteObservation(paper=paper, upvotes=row.upvotes, observed_at=now))
+            observations.append(
+                UpvoteObservation(paper=paper, upvotes=row.upvotes, observed_at=now)
+            )
         if changes:
             changed_fields |= changes
             to_update.append(paper)

@@ -16,17 +16,20 @@ import snowballstemmer
 _WORD = re.compile(r"[a-z0-9]+(?:\^[a-z0-9]+)?")
 _stemmer = snowballstemmer.stemmer("english")
 
-# Common English words and the boilerplate of abstracts, which say nothing about a topic.
+# Function words and abstract boilerplate, which say nothing about a topic. Words that form
+# technical compounds ("few-shot", "out-of-distribution", "multi-task", "state space") stay.
 STOP_WORDS = frozenset(
-    """a about above after again against all also an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having here how i if in into is it its itself just more most no nor
-    not of off on once only or other our out over own same she should so some such than that
-    the their them then there these they this those through to too under until up very was
-    we were what when where which while who whom why will with would you your via using use
-    used based propose proposed paper approach method methods new novel show shows results
-    result work task tasks model models existing however well furthermore moreover
-    state art significantly achieve achieves extensive experiments demonstrate""".split()
+    (
+        "a about after again against also an and any are as at be because been before being "
+        "between both but by can could did do does doing during each for from further had has "
+        "have having here how i if in into is it its itself just more most no nor not of on "
+        "once only or other our own same she should so some such than that the their them then "
+        "there these they this those through to too until very was we were what when where "
+        "which while who whom why will with would you your via using use used based propose "
+        "proposed paper approach method methods new novel show shows results result work model "
+        "models existing however well furthermore moreover significantly achieve achieves "
+        "extensive experiments demonstrate"
+    ).split()
 )
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from .arxiv_atom import parse_arxiv_atom
+from .arxiv_html import parse_arxiv_html
+from .hf_html import parse_hf_html
+from .hf_json import parse_hf_json
 from .records import (
     ListingParseError,
     PaperRecord,
@@ -17,6 +21,7 @@ from .records import (
     normalise_arxiv_id,
     normalise_title,
 )
+from .seed import parse_seed
 
 __all__ = [
     "FORMATS",
@@ -72,20 +77,13 @@ def detect_format(text: str) -> str:
     )
 
 
-def _parsers() -> dict[str, Callable[..., ParsedListing]]:
-    from .arxiv_atom import parse_arxiv_atom
-    from .arxiv_html import parse_arxiv_html
-    from .hf_html import parse_hf_html
-    from .hf_json import parse_hf_json
-    from .seed import parse_seed
-
-    return {
-        "seed": parse_seed,
-        "hf-json": parse_hf_json,
-        "hf-html": parse_hf_html,
-        "arxiv-atom": parse_arxiv_atom,
-        "arxiv-html": parse_arxiv_html,
-    }
+_PARSERS: dict[str, Callable[..., ParsedListing]] = {
+    "seed": parse_seed,
+    "hf-json": parse_hf_json,
+    "hf-html": parse_hf_html,
+    "arxiv-atom": parse_arxiv_atom,
+    "arxiv-html": parse_arxiv_html,
+}
 
 
 def parse_listing(
@@ -98,13 +96,12 @@ def parse_listing(
     papers whose listing does not carry one. Raises ``ListingParseError`` only.
     """
     chosen = format or detect_format(text)
-    parsers = _parsers()
-    if chosen not in parsers:
+    if chosen not in _PARSERS:
         raise ListingParseError(f"unknown format {chosen!r}; expected one of {', '.join(FORMATS)}")
     if chosen == "seed":
-        listing = parsers[chosen](text, listing_date=listing_date)
+        listing = parse_seed(text, listing_date=listing_date)
     else:
-        listing = parsers[chosen](text)
+        listing = _PARSERS[chosen](text)
     if listing_date is not None and listing.listing_date is None:
         listing.listing_date = listing_date
     return listing

@@ -111,3 +111,15 @@ def arxiv_links(arxiv_id: str) -> tuple[str, str]:
     if not arxiv_id:
         return "", ""
     return f"https://arxiv.org/abs/{arxiv_id}", f"https://arxiv.org/pdf/{arxiv_id}"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: str) -> str:
+    """``value`` with every unpaired UTF-16 surrogate replaced by U+FFFD.
+
+    They reach us from JSON escapes of half an emoji ("\\ud83d") or from bytes decoded with
+    ``surrogateescape``; the HTML parser and the database cannot encode them.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", value)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from .records import ListingParseError, ParsedListing, PaperRecord, SkippedEntry, clean_text
+from .records import ListingParseError, PaperRecord, ParsedListing, SkippedEntry, clean_text
 
 FORMAT = "seed"
 
@@ -59,6 +59,8 @@ def parse_seed(text: str, *, listing_date: date | None = None) -> ParsedListing:
         ) from None
 
     body_start, header = _find_header_date(lines, header_index)
+    if body_start >= len(lines):
+        raise ListingParseError("the Daily Papers listing has no paper entries")
     if listing_date is None:
         listing_date = _infer_listing_date(header, lines[body_start:])
 
@@ -82,8 +84,6 @@ def parse_seed(text: str, *, listing_date: date | None = None) -> ParsedListing:
         except ValueError as error:
             listing.skipped.append(SkippedEntry(position, str(error), title[:80]))
 
-    if not listing.records and not listing.skipped:
-        raise ListingParseError("the Daily Papers listing has no paper entries")
     if _looks_truncated(lines):
         raise ListingParseError(
             "the listing looks cut off: its last entry has no author or date block"
@@ -142,7 +142,9 @@ def _record(title: str, abstract: str, meta: list[str], listing_date: date) -> P
         if match := _AUTHOR_COUNT.match(line):
             author_count = int(match.group("count"))
         elif match := _AUTHOR_NAMES.match(line):
-            authors = tuple(name.strip() for name in match.group("names").split(",") if name.strip())
+            authors = tuple(
+                name.strip() for name in match.group("names").split(",") if name.strip()
+            )
         elif match := _ENTRY_DATE.match(line):
             published_on = _entry_date(match, listing_date)
             if match.group("upvotes"):

@@ -1,0 +1,59 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from digest_site.celery import app as celery_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEED_LISTING = FIXTURES / "hf-daily-papers-2025-11-06.txt"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """The raw bytes of a file under tests/fixtures/."""
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_text(name: str) -> str:
+    """The text of a file under tests/fixtures/."""
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process() -> Iterator[None]:
+    # Even with a real broker configured, tests run tasks in-process unless they ask for a
+    # worker (see `celery_worker_on_redis`).
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis server's URL. In CI a missing Redis fails the test; locally it skips."""
+    if not settings.REDIS_URL:
+        message = "REDIS_URL is not set: this test needs a real Redis server"
+        if settings.RUNNING_IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.fail(f"REDIS_URL={settings.REDIS_URL} is set but Redis does not answer: {error}")
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def seeded(db: None) -> None:
+    """The database with the seed listing ingested (82 papers, tagged with topics)."""
+    from papers.ingest import ingest_location
+
+    ingest_location(location=str(SEED_LISTING))
