@@ -1,0 +1,206 @@
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from papers.ingest import ingest_location
+from papers.models import Paper, Topic
+from subscriptions.interests import Interests, InterestsError, clean_interests
+from subscriptions.ranking import (
+    candidate_papers,
+    rank_in_batches,
+    rank_papers_for,
+    topic_profiles,
+    vectorise_candidates,
+)
+from tests.conftest import FIXTURES
+from tests.factories import make_paper
+
+pytestmark = pytest.mark.django_db
+
+LISTING_DAY = date(2025, 11, 6)
+
+
+def candidates(day=LISTING_DAY):
+    return vectorise_candidates(
+        papers=candidate_papers(papers=Paper.objects.all()), topics=topic_profiles(), today=day
+    )
+
+
+def rank(limit=10, **interests):
+    [picks] = rank_papers_for(
+        subscribers=[Interests(**interests)], candidates=candidates(), limit=limit
+    )
+    titles = dict(Paper.objects.values_list("pk", "title"))
+    return [(titles[pick.paper_id], [str(reason) for reason in pick.reasons]) for pick in picks]
+
+
+def titles(picks):
+    return [title for title, _ in picks]
+
+
+def topic_id(slug):
+    return Topic.objects.get(slug=slug).pk
+
+
+RELEVANCE_CASES = json.loads((FIXTURES / "relevance-dev.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", RELEVANCE_CASES, ids=[c["interests"] for c in RELEVANCE_CASES])
+def test_the_judged_relevant_papers_come_first(seeded, case):
+    top = titles(rank(keywords=(case["interests"],), limit=case["k"]))
+    found = [title for title in top if title in case["relevant"]]
+    assert len(found) >= case["min_relevant_in_top_k"], top
+
+
+def test_a_topic_brings_its_papers_with_the_topic_as_reason(seeded):
+    picks = rank(topic_ids=(topic_id("model-merging"),), limit=5)
+    assert len(picks) == 5
+    for title, reasons in picks:
+        assert "merg" in title.lower() or "fusion" in title.lower()
+        assert "topic: Model merging" in reasons
+
+
+def test_a_keyword_is_named_as_the_reason(seeded):
+    [(title, reasons), *_] = rank(keywords=("click-through rate",))
+    assert title == "Optimizing Feature Set for Click-Through Rate Prediction"
+    assert reasons == ["keyword: click-through rate"]
+
+
+def test_papers_mentioning_an_excluded_keyword_never_appear(seeded):
+    merging = topic_id("model-merging")
+    assert "MedSAMix" in " ".join(titles(rank(topic_ids=(merging,))))
+    picks = titles(rank(topic_ids=(merging,), excluded=("medical image",)))
+    assert picks
+    assert not any("MedSAMix" in title for title in picks)
+
+
+def test_hidden_papers_never_appear(seeded):
+    Paper.objects.filter(title__startswith="Faceptor").update(hidden=True)
+    picks = titles(rank(keywords=("face recognition",)))
+    assert picks
+    assert not any(title.startswith("Faceptor") for title in picks)
+
+
+def test_papers_already_sent_are_left_out(seeded):
+    faceptor = Paper.objects.get(title__startswith="Faceptor")
+    set_ = candidates()
+    interests = Interests(subscriber_id=7, keywords=("face recognition",))
+    [before] = rank_papers_for(subscribers=[interests], candidates=set_)
+    [after] = rank_papers_for(
+        subscribers=[interests], candidates=set_, already_sent={7: [faceptor.pk]}
+    )
+    assert faceptor.pk in [p.paper_id for p in before]
+    assert [p.paper_id for p in after] == [p.paper_id for p in before if p.paper_id != faceptor.pk]
+
+
+def test_pinned_papers_are_boosted_and_said_to_be_picked_by_editors(seeded):
+    faces = rank(keywords=("face recognition",))
+    last = faces[-1][0]
+    Paper.objects.filter(title=last).update(pinned=True)
+    reranked = rank(keywords=("face recognition",))
+    assert reranked[0][0] == last
+    assert "editors' pick" in reranked[0][1]
+
+
+def test_popularity_breaks_ties_between_equally_relevant_papers():
+    make_paper(title="Graph neural networks for molecules", upvotes=3)
+    make_paper(title="Graph neural networks for proteins", upvotes=60)
+    picks = rank(keywords=("graph neural networks",))
+    assert titles(picks) == [
+        "Graph neural networks for proteins",
+        "Graph neural networks for molecules",
+    ]
+    assert "60 upvotes, trending, +60 today" in picks[0][1]
+
+
+def test_older_papers_lose_popularity():
+    make_paper(title="Graph neural networks, fresh", upvotes=40, featured_on=LISTING_DAY)
+    make_paper(
+        title="Graph neural networks, old",
+        upvotes=50,
+        featured_on=LISTING_DAY - timedelta(days=14),
+    )
+    assert titles(rank(keywords=("graph neural networks",)))[0] == "Graph neural networks, fresh"
+
+
+def test_the_weights_come_from_settings(settings):
+    make_paper(
+        title="Graph neural networks",
+        abstract="Graph neural networks, and what graph neural networks learn.",
+        upvotes=0,
+    )
+    make_paper(
+        title="Protein folding and docking",
+        abstract="Molecular docking of proteins, folded with graph neural networks.",
+        upvotes=50,
+    )
+    assert titles(rank(keywords=("graph neural networks",)))[0] == "Graph neural networks"
+    settings.RANKING = {**settings.RANKING, "RELEVANCE": 0.0, "POPULARITY": 1.0}
+    assert titles(rank(keywords=("graph neural networks",)))[0].startswith("Protein folding")
+
+
+def test_followed_authors_bring_their_papers():
+    ingest_location(location=str(FIXTURES / "hf-daily-papers.json"))
+    [(title, reasons)] = rank(authors=("hao mark chen",))
+    assert title.startswith("FW-Merging")
+    assert "author you follow: Hao Mark Chen" in reasons
+
+
+def test_an_unrelated_paper_is_not_picked_however_popular(seeded):
+    Paper.objects.filter(title__startswith="SE-MoE").update(upvotes=5000)
+    assert not any(t.startswith("SE-MoE") for t in titles(rank(keywords=("face recognition",))))
+
+
+def test_batches_rank_each_subscriber_as_if_alone(seeded):
+    set_ = candidates()
+    people = [
+        Interests(subscriber_id=1, keywords=("face recognition",)),
+        Interests(subscriber_id=2, topic_ids=(topic_id("segmentation"),), excluded=("medical",)),
+        Interests(
+            subscriber_id=3,
+            keywords=("diffusion", "LoRA"),
+            topic_ids=(topic_id("3d-point-clouds"),),
+        ),
+    ]
+    alone = [rank_papers_for(subscribers=[p], candidates=set_)[0] for p in people]
+    together = [
+        picks for _, picks in rank_in_batches(subscribers=people, candidates=set_, batch_size=2)
+    ]
+    assert together == alone
+    assert all(alone)
+
+
+def test_candidates_are_read_in_three_queries(seeded, django_assert_num_queries):
+    with django_assert_num_queries(3):
+        papers = candidate_papers(papers=Paper.objects.all())
+    assert len(papers) == 82
+
+
+def test_no_candidates_means_no_picks():
+    empty = vectorise_candidates(papers=[], topics=topic_profiles(), today=LISTING_DAY)
+    assert rank_papers_for(subscribers=[Interests(keywords=("x",))], candidates=empty) == [[]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({}, "__all__", "at least one topic, keyword or author"),
+        ({"keywords": ["x" * 101]}, "keywords", "too long"),
+        ({"keywords": [f"word{i}" for i in range(21)]}, "keywords", "At most 20"),
+        ({"keywords": ["the of and"]}, "keywords", "no word to match"),
+        ({"topic_slugs": ["no-such-topic"]}, "topics", "Unknown topic: no-such-topic"),
+    ],
+)
+def test_bad_interests_get_a_clear_message(kwargs, field, message):
+    with pytest.raises(InterestsError) as raised:
+        clean_interests(**kwargs)
+    assert message in " ".join(raised.value.errors[field])
+
+
+def test_interests_are_trimmed_and_deduplicated():
+    interests = clean_interests(
+        keywords=["  LoRA ", "lora", "model   merging"], topic_slugs=["segmentation"]
+    )
+    assert interests.keywords == ("LoRA", "model merging")
+    assert interests.topic_ids == (topic_id("segmentation"),)
