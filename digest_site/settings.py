@@ -173,6 +173,8 @@ RANKING = {
     "AUTHOR": 1.0,
     # A keyword also counts towards topics it names, at this fraction of the topic weight.
     "KEYWORD_TOPIC_EXPANSION": 0.5,
+    # ...when the keyword's similarity to the topic's phrases reaches this.
+    "EXPANSION_MIN_SIMILARITY": 0.3,
     # Below this raw relevance a paper is not "for you", however popular.
     "MIN_RELEVANCE": float(os.environ.get("RANKING_MIN_RELEVANCE", "0.08")),
     # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.

@@ -1,0 +1,329 @@
+"""The candidate papers of a ranking run, read once and vectorised once.
+
+Everything per paper that ranking needs (text vectors, topic strengths, authors, popularity,
+the reasons that do not depend on the subscriber) is computed here, so scoring a batch of
+subscribers is only matrix products and look-ups.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from papers.models import Paper, PaperTopic, Topic, UpvoteObservation
+from papers.text import content_tokens, ngram_counts
+
+MAX_NGRAM = 3
+_TITLE_REPEAT = 2
+# How much a topic's textual similarity adds to its phrase tags, for papers tagging missed.
+_TOPIC_SIMILARITY_SHARE = 0.5
+# Keyword rows kept between batches; popular keywords repeat, rare ones are not worth memory.
+_KEYWORD_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a paper was picked, in words a subscriber reads ("topic: Model merging")."""
+
+    kind: str  # "topic", "keyword", "author", "trending" or "pinned"
+    label: str
+
+    def __str__(self) -> str:
+        if self.kind in ("topic", "keyword"):
+            return f"{self.kind}: {self.label}"
+        if self.kind == "author":
+            return f"author you follow: {self.label}"
+        return self.label
+
+
+@dataclass(frozen=True, slots=True)
+class CandidatePaper:
+    """What ranking needs to know of a paper, as plain values."""
+
+    paper_id: int
+    title: str
+    abstract: str
+    authors: tuple[str, ...] = ()
+    upvotes: int = 0
+    growth: int = 0
+    day: date | None = None
+    pinned: bool = False
+    topic_scores: Mapping[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicProfile:
+    """A topic as ranking sees it: its id, name and the phrases that describe it."""
+
+    topic_id: int
+    name: str
+    phrases: tuple[str, ...]
+
+
+@dataclass
+class CandidateSet:
+    """The candidate papers of one run, vectorised once and shared by every batch.
+
+    The ranking weights are read once, when the set is built, so one run uses one set of them.
+    """
+
+    papers: list[CandidatePaper]
+    topics: list[TopicProfile]
+    weights: dict[str, Any]
+    vectorizer: TfidfVectorizer
+    paper_vectors: sparse.csr_matrix  # papers x features, rows L2-normalised
+    paper_features: sparse.csc_matrix  # the same, by column, to find papers with a feature
+    topic_vectors: sparse.csr_matrix  # topics x features
+    topic_paper: np.ndarray  # topics x papers: how much each paper is about each topic
+    topic_row: dict[int, int]
+    topic_reason: dict[int, Reason]
+    author_column: dict[str, int]
+    author_paper: sparse.csr_matrix  # authors x papers, 1 where the author wrote the paper
+    popularity: np.ndarray  # per paper, 0-1
+    pinned: np.ndarray  # per paper, bool
+    paper_ids: list[int]
+    paper_topics: list[tuple[int, ...]]  # per paper, tagged topic ids, strongest first
+    paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
+    paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
+    keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.papers)
+
+    def keyword_rows(self, keywords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """For lower-cased keywords: (relevance, named-as-reason) rows over the papers.
+
+        Relevance is the keyword's text similarity to each paper plus, at the expansion weight,
+        how much the paper is about topics the keyword names ("face recognition" -> Face
+        analysis). A keyword is a reason for a paper when either part alone is strong enough.
+        """
+        missing = [k for k in dict.fromkeys(keywords) if k not in self.keyword_cache]
+        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if missing:
+            query = self.vectorizer.transform(missing)
+            direct = (query @ self.paper_vectors.T).toarray()
+            similarity = (query @ self.topic_vectors.T).toarray()
+            names_topic = np.where(
+                similarity >= self.weights["EXPANSION_MIN_SIMILARITY"], similarity, 0.0
+            )
+            expanded = names_topic @ self.topic_paper
+            relevance = (direct + self.weights["KEYWORD_TOPIC_EXPANSION"] * expanded).astype(
+                np.float32
+            )
+            is_reason = np.maximum(direct, expanded) >= self.weights["KEYWORD_REASON_MIN"]
+            for index, keyword in enumerate(missing):
+                fresh[keyword] = (relevance[index], is_reason[index])
+                if len(self.keyword_cache) < _KEYWORD_CACHE_SIZE:
+                    self.keyword_cache[keyword] = fresh[keyword]
+        rows = [self.keyword_cache.get(k) or fresh[k] for k in keywords]
+        if not rows:
+            empty = np.zeros((0, self.size), dtype=np.float32)
+            return empty, empty.astype(bool)
+        return np.vstack([r for r, _ in rows]), np.vstack([b for _, b in rows])
+
+    def mentions(self, phrase: str) -> np.ndarray:
+        """Per paper, whether its title or abstract contains ``phrase`` (stemmed, in order)."""
+        if phrase not in self.mention_cache:
+            self.mention_cache[phrase] = self._find_mentions(phrase)
+        return self.mention_cache[phrase]
+
+    def _find_mentions(self, phrase: str) -> np.ndarray:
+        tokens = content_tokens(phrase)
+        vocabulary = self.vectorizer.vocabulary_
+        present = np.zeros(self.size, dtype=bool)
+        if not tokens:
+            return present
+        # A long phrase is checked as overlapping three-word pieces, which must all occur.
+        pieces = [
+            " ".join(tokens[start : start + MAX_NGRAM])
+            for start in range(max(1, len(tokens) - MAX_NGRAM + 1))
+        ]
+        if any(piece not in vocabulary for piece in pieces):
+            return present
+        present[:] = True
+        for piece in pieces:
+            column = self.paper_features[:, vocabulary[piece]]
+            has_piece = np.zeros(self.size, dtype=bool)
+            has_piece[column.indices] = True
+            present &= has_piece
+        return present
+
+
+def _analyse(document: str | tuple[tuple[str, int], ...]) -> list[str]:
+    """Features of a text: stemmed words and phrases of up to three words.
+
+    A document is a string, or (text, repeat) parts whose n-grams never cross a part border.
+    """
+    parts = ((document, 1),) if isinstance(document, str) else document
+    features: list[str] = []
+    for text, repeat in parts:
+        counts = ngram_counts(content_tokens(text), max_n=MAX_NGRAM)
+        for gram, count in counts.items():
+            features.extend([" ".join(gram)] * (count * repeat))
+    return features
+
+
+def normalise_author(name: str) -> str:
+    """An author name compared without case, accents or extra spaces."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+
+
+def vectorise_candidates(
+    *, papers: Sequence[CandidatePaper], topics: Sequence[TopicProfile], today: date
+) -> CandidateSet:
+    """Vectorise the candidate papers and topics once, for every batch of a run."""
+    weights = dict(settings.RANKING)
+    vectorizer = TfidfVectorizer(analyzer=_analyse, sublinear_tf=True, dtype=np.float32)
+    # With no candidates the vectorizer stays unfitted: ranking returns before using it.
+    if papers:
+        documents = [((p.title, _TITLE_REPEAT), (p.abstract, 1)) for p in papers]
+        paper_vectors = vectorizer.fit_transform(documents).tocsr()
+    else:
+        paper_vectors = sparse.csr_matrix((0, 0), dtype=np.float32)
+    if papers and topics:
+        topic_vectors = vectorizer.transform(
+            [tuple((phrase, 1) for phrase in topic.phrases) for topic in topics]
+        ).tocsr()
+    else:
+        topic_vectors = sparse.csr_matrix((len(topics), paper_vectors.shape[1]), dtype=np.float32)
+
+    topic_row = {topic.topic_id: row for row, topic in enumerate(topics)}
+    tags = np.zeros((len(topics), len(papers)), dtype=np.float32)
+    for column, paper in enumerate(papers):
+        for topic_id, score in paper.topic_scores.items():
+            if topic_id in topic_row:
+                tags[topic_row[topic_id], column] = score
+    similarity = (topic_vectors @ paper_vectors.T).toarray()
+    topic_paper = np.minimum(tags + _TOPIC_SIMILARITY_SHARE * similarity, 1.0).astype(np.float32)
+
+    paper_authors = [{normalise_author(name): name for name in p.authors} for p in papers]
+    author_column: dict[str, int] = {}
+    rows, cols = [], []
+    for column, names in enumerate(paper_authors):
+        for name in names:
+            rows.append(author_column.setdefault(name, len(author_column)))
+            cols.append(column)
+    author_paper = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+        shape=(len(author_column), len(papers)),
+    )
+    return CandidateSet(
+        papers=list(papers),
+        topics=list(topics),
+        weights=weights,
+        vectorizer=vectorizer,
+        paper_vectors=paper_vectors,
+        paper_features=paper_vectors.tocsc(),
+        topic_vectors=topic_vectors,
+        topic_paper=topic_paper,
+        topic_row=topic_row,
+        topic_reason={t.topic_id: Reason("topic", t.name) for t in topics},
+        author_column=author_column,
+        author_paper=author_paper,
+        popularity=_popularity(papers, today, weights),
+        pinned=np.array([paper.pinned for paper in papers], dtype=bool),
+        paper_ids=[paper.paper_id for paper in papers],
+        paper_topics=[
+            tuple(sorted(p.topic_scores, key=lambda t: -p.topic_scores[t])) for p in papers
+        ],
+        paper_authors=paper_authors,
+        paper_reasons=[_paper_reasons(paper, weights) for paper in papers],
+    )
+
+
+def _paper_reasons(paper: CandidatePaper, weights: Mapping[str, Any]) -> tuple[Reason, ...]:
+    reasons = []
+    if paper.upvotes >= weights["TRENDING_MIN_UPVOTES"]:
+        growth = f", +{paper.growth} today" if paper.growth > 0 else ""
+        reasons.append(Reason("trending", f"{paper.upvotes} upvotes, trending{growth}"))
+    if paper.pinned:
+        reasons.append(Reason("pinned", "editors' pick"))
+    return tuple(reasons)
+
+
+def _popularity(
+    papers: Sequence[CandidatePaper], today: date, weights: Mapping[str, Any]
+) -> np.ndarray:
+    """Upvotes and their recent growth, each log-scaled to 0-1, decaying with age."""
+    if not papers:
+        return np.zeros(0, dtype=np.float32)
+    upvotes = np.log1p(np.array([max(p.upvotes, 0) for p in papers], dtype=np.float64))
+    growth = np.log1p(np.array([max(p.growth, 0) for p in papers], dtype=np.float64))
+    share = weights["UPVOTE_SHARE"]
+    raw = share * upvotes / max(upvotes.max(), 1.0) + (1 - share) * growth / max(growth.max(), 1.0)
+    age = np.array([(today - p.day).days if p.day else 30 for p in papers], dtype=np.float64)
+    decay = 0.5 ** (np.clip(age, 0, None) / weights["RECENCY_HALF_LIFE_DAYS"])
+    return (raw * decay).astype(np.float32)
+
+
+# --- Reading candidates and topics from the database -------------------------------------
+
+
+def topic_profiles() -> list[TopicProfile]:
+    """Every topic with its name and keywords as matching phrases."""
+    return [
+        TopicProfile(topic.pk, topic.name, (topic.name, *topic.keywords))
+        for topic in Topic.objects.order_by("pk")
+    ]
+
+
+def candidate_papers(
+    *, papers: QuerySet[Paper], now: datetime | None = None
+) -> list[CandidatePaper]:
+    """The given papers (hidden ones dropped) as ranking candidates, in three queries.
+
+    Growth is the rise in upvotes over the last ``GROWTH_WINDOW_HOURS``, measured from the
+    last count seen before the window opened (from zero for a paper first seen inside it).
+    """
+    now = now or timezone.now()
+    visible = papers.filter(hidden=False)
+    rows = list(
+        visible.values_list(
+            "pk", "title", "abstract", "authors", "upvotes", "featured_on", "published_on", "pinned"
+        )
+    )
+    # A subquery rather than a list of ids: no limit on how many candidates there are.
+    ids = visible.values("pk")
+    tags: dict[int, dict[int, float]] = {}
+    for paper_id, topic_id, score, origin in (
+        PaperTopic.objects.filter(paper_id__in=ids)
+        .exclude(origin=PaperTopic.Origin.REMOVED)
+        .values_list("paper_id", "topic_id", "score", "origin")
+    ):
+        strength = 1.0 if origin == PaperTopic.Origin.ADDED else score
+        tags.setdefault(paper_id, {})[topic_id] = strength
+    window_start = now - timedelta(hours=settings.RANKING["GROWTH_WINDOW_HOURS"])
+    baseline: dict[int, int] = {}
+    for paper_id, upvotes in (
+        UpvoteObservation.objects.filter(paper_id__in=ids, observed_at__lt=window_start)
+        .order_by("paper_id", "observed_at")
+        .values_list("paper_id", "upvotes")
+    ):
+        baseline[paper_id] = upvotes
+    return [
+        CandidatePaper(
+            paper_id=pk,
+            title=title,
+            abstract=abstract,
+            authors=tuple(authors or ()),
+            upvotes=upvotes,
+            growth=upvotes - baseline.get(pk, 0),
+            day=featured_on or published_on,
+            pinned=pinned,
+            topic_scores=tags.get(pk, {}),
+        )
+        for pk, title, abstract, authors, upvotes, featured_on, published_on, pinned in rows
+    ]
