@@ -57,3 +57,10 @@ def seeded(db: None) -> None:
     from papers.ingest import ingest_location
 
     ingest_location(location=str(SEED_LISTING))
+
+
+def pytest_report_header() -> list[str]:
+    from django.db import connection
+
+    broker = settings.REDIS_URL or "none (tasks run in-process)"
+    return [f"database: {connection.vendor}; Redis: {broker}; CI: {settings.RUNNING_IN_CI}"]

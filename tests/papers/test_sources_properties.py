@@ -7,11 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from papers.sources import parse_listing
 from papers.sources.arxiv_atom import parse_arxiv_atom
 from papers.sources.arxiv_html import parse_arxiv_html
 from papers.sources.hf_html import parse_hf_html
 from papers.sources.hf_json import parse_hf_json
 from papers.sources.records import ListingParseError, ParsedListing
+from papers.sources.seed import parse_seed
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -20,6 +22,9 @@ PARSERS: list[tuple[Callable[[str], ParsedListing], str]] = [
     (parse_hf_html, "hf-daily-papers.html"),
     (parse_arxiv_atom, "arxiv-api-query-testing-10.atom.xml"),
     (parse_arxiv_html, "arxiv-list-cs-LG-new.html"),
+    (parse_seed, "hf-daily-papers-2025-11-06.txt"),
+    # Format detection in front of every parser: whatever it guesses, only our error escapes.
+    (parse_listing, "hf-daily-papers.html"),
 ]
 IDS = [parser.__name__ for parser, _ in PARSERS]
 

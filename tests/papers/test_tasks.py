@@ -43,3 +43,15 @@ def test_a_real_worker_runs_the_ingest_through_redis(redis_url, fake_hf):
             time.sleep(0.1)
     assert Paper.objects.count() == 5
     assert celery_app.conf.broker_url.startswith("redis://")
+
+
+@pytest.mark.django_db
+def test_the_default_beat_schedule_ingests_both_sources():
+    from django_celery_beat.models import PeriodicTask
+
+    scheduled = PeriodicTask.objects.filter(task="papers.tasks.ingest_source", enabled=True)
+    assert sorted(task.kwargs for task in scheduled) == [
+        '{"source": "arxiv", "categories": ["cs.LG", "cs.CV", "cs.CL", "cs.AI", "cs.IR"]}',
+        '{"source": "hf"}',
+    ]
+    assert "papers.tasks.ingest_source" in celery_app.tasks
