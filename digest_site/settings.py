@@ -119,9 +119,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Email: any anymail ESP or SMTP, chosen by EMAIL_BACKEND; .eml files by default.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "digest_site.mail.EmlFileBackend")
 EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Paper Digest <digest@localhost>")
+# Absolute links in emails point here.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -139,6 +141,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 # --- Fetching listings.
@@ -194,3 +197,10 @@ INTEREST_LIMITS = {
     "MAX_EXCLUDED": 20,
     "MAX_PHRASE_LENGTH": 100,
 }
+
+# --- Sign-up.
+CONFIRMATION_MAX_AGE_DAYS = 7
+# At most one confirmation email per address per this many seconds, and this many
+# sign-up attempts per client IP per hour.
+CONFIRMATION_EMAIL_INTERVAL_SECONDS = 3600
+SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = int(os.environ.get("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", "20"))

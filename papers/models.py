@@ -59,6 +59,15 @@ class Paper(models.Model):
         """How many authors the paper has, from the names or from the listing's count."""
         return len(self.authors) or self.author_count or 0
 
+    @property
+    def author_summary(self) -> str:
+        """ "Ada Lovelace, Alan Turing, Grace Hopper et al.", or "11 authors" without names."""
+        if self.authors:
+            shown = ", ".join(self.authors[:3])
+            return f"{shown} et al." if len(self.authors) > 3 else shown
+        count = self.author_count or 0
+        return f"{count} author{'s' if count != 1 else ''}" if count else ""
+
 
 class PaperSource(models.Model):
     """A listing source a paper has appeared in (first time seen)."""

@@ -1,17 +1,29 @@
-"""Read-only queries over papers, shared by views, commands and later the digests."""
+"""Read-only queries over papers, shared by views, commands and the digests."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from .models import Paper, PaperTopic
+from .models import Paper, PaperTopic, Topic
+
+SEARCH_RESULTS_LIMIT = 50
 
 
 def visible_papers() -> QuerySet[Paper]:
     """Papers a reader may see: everything a curator has not hidden."""
     return Paper.objects.filter(hidden=False)
+
+
+def with_shown_tags(papers: QuerySet[Paper]) -> QuerySet[Paper]:
+    """``papers`` with ``shown_tags``: their topic tags (not removed), strongest first."""
+    tags = (
+        PaperTopic.objects.exclude(origin=PaperTopic.Origin.REMOVED)
+        .select_related("topic")
+        .order_by("-score")
+    )
+    return papers.prefetch_related(Prefetch("topic_tags", queryset=tags, to_attr="shown_tags"))
 
 
 def latest_featured_day() -> date | None:
@@ -25,14 +37,28 @@ def latest_featured_day() -> date | None:
     )
 
 
-def papers_featured_on(*, day: date) -> QuerySet[Paper]:
-    """The visible papers featured on ``day``, most upvoted first, with their topic tags."""
-    shown_tags = PaperTopic.objects.exclude(origin=PaperTopic.Origin.REMOVED).select_related(
-        "topic"
-    )
-    return (
-        visible_papers()
-        .filter(featured_on=day)
-        .order_by("-pinned", "-upvotes", "id")
-        .prefetch_related(Prefetch("topic_tags", queryset=shown_tags, to_attr="shown_tags"))
-    )
+def neighbour_days(*, day: date) -> tuple[date | None, date | None]:
+    """The nearest earlier and later days with visible papers."""
+    days = visible_papers().exclude(featured_on=None).values_list("featured_on", flat=True)
+    earlier = days.filter(featured_on__lt=day).order_by("-featured_on").first()
+    later = days.filter(featured_on__gt=day).order_by("featured_on").first()
+    return earlier, later
+
+
+def papers_featured_on(*, day: date, topic: Topic | None = None) -> QuerySet[Paper]:
+    """The visible papers featured on ``day`` (about ``topic``), pinned then most upvoted."""
+    papers = visible_papers().filter(featured_on=day)
+    if topic is not None:
+        papers = papers.filter(topic_tags__topic=topic, topic_tags__origin__in=["auto", "added"])
+    return with_shown_tags(papers.order_by("-pinned", "-upvotes", "id"))
+
+
+def search_papers(*, query: str, topic: Topic | None = None) -> QuerySet[Paper]:
+    """Visible papers whose title or abstract contains every word of ``query``, newest first."""
+    papers = visible_papers()
+    for word in query.split()[:10]:
+        papers = papers.filter(Q(title__icontains=word) | Q(abstract__icontains=word))
+    if topic is not None:
+        papers = papers.filter(topic_tags__topic=topic, topic_tags__origin__in=["auto", "added"])
+    ordered = papers.order_by("-featured_on", "-upvotes", "id")[:SEARCH_RESULTS_LIMIT]
+    return with_shown_tags(ordered)

@@ -6,4 +6,5 @@ app_name = "papers"
 
 urlpatterns = [
     path("", views.paper_list, name="list"),
+    path("papers/<int:pk>/", views.paper_detail, name="detail"),
 ]

@@ -1,11 +1,55 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Public pages about papers: the daily list (with search and topic filter) and one paper."""
 
-from .selectors import latest_featured_day, papers_featured_on
+from __future__ import annotations
+
+from datetime import date
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from .models import Topic
+from .selectors import (
+    latest_featured_day,
+    neighbour_days,
+    papers_featured_on,
+    search_papers,
+    visible_papers,
+    with_shown_tags,
+)
 
 
 def paper_list(request: HttpRequest) -> HttpResponse:
-    """The papers of the latest listed day, most upvoted first."""
-    day = latest_featured_day()
-    papers = list(papers_featured_on(day=day)) if day else []
-    return render(request, "papers/paper_list.html", {"day": day, "papers": papers})
+    """The papers of a day (the latest by default), most upvoted first; or search results."""
+    topics = list(Topic.objects.order_by("name"))
+    slug = request.GET.get("topic", "")
+    topic = next((t for t in topics if t.slug == slug), None)
+    if slug and topic is None:
+        raise Http404("No such topic.")
+    query = request.GET.get("q", "").strip()[:200]
+    context = {"topics": topics, "topic": topic, "query": query}
+    if query:
+        context["papers"] = list(search_papers(query=query, topic=topic))
+        return render(request, "papers/paper_list.html", context)
+
+    day = _requested_day(request) or latest_featured_day()
+    if day is not None:
+        context["day"] = day
+        context["papers"] = list(papers_featured_on(day=day, topic=topic))
+        context["previous_day"], context["next_day"] = neighbour_days(day=day)
+    return render(request, "papers/paper_list.html", context)
+
+
+def _requested_day(request: HttpRequest) -> date | None:
+    value = request.GET.get("day")
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Http404("Not a date.") from None
+
+
+def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One paper: abstract, links and topics."""
+    paper = get_object_or_404(with_shown_tags(visible_papers()), pk=pk)
+    return render(request, "papers/paper_detail.html", {"paper": paper})

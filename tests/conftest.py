@@ -34,6 +34,22 @@ def _tasks_run_in_process() -> Iterator[None]:
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _email_on_anymail_test_backend(settings) -> None:
+    # The backend we ship is anymail's; its test backend behaves like it (it does not
+    # reject CR/LF in headers, Django's locmem backend does).
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def redis_url() -> str:
     """The real Redis server's URL. In CI a missing Redis fails the test; locally it skips."""

@@ -1,0 +1,70 @@
+"""Rendering emails: subject, text and HTML from ``templates/emails/<name>-*``, CSS inlined.
+
+One helper renders any kind of email; each kind has a one-line wrapper that says which
+template and context it uses (after healthchecks' ``emails.py``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .models import Subscriber
+from .tokens import confirmation_token, manage_token
+
+_STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
+
+
+@lru_cache(maxsize=1)
+def _inliner() -> css_inline.CSSInliner:
+    # The shared stylesheet is read and parsed once per process, not once per email.
+    return css_inline.CSSInliner(extra_css=_STYLESHEET.read_text(), load_remote_stylesheets=False)
+
+
+def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, text body, HTML body with CSS inlined) of the email ``name``."""
+    context = {"site_url": settings.SITE_URL, **context}
+    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
+    text = render_to_string(f"emails/{name}-body.txt", context)
+    html = _inliner().inline(render_to_string(f"emails/{name}-body.html", context))
+    return subject, text, html
+
+
+def message(
+    name: str, *, to: str, context: dict[str, Any], headers: dict[str, str] | None = None
+) -> EmailMultiAlternatives:
+    """A ready-to-send email with both parts."""
+    subject, text, html = render(name, context)
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=headers or {},
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def absolute(path: str) -> str:
+    """``path`` on this site as an absolute URL, for links in emails."""
+    return f"{settings.SITE_URL}{path}"
+
+
+def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+    """Double opt-in. Holds no text a stranger typed except the address it goes to."""
+    link = absolute(reverse("subscriptions:confirm", args=[confirmation_token(subscriber)]))
+    return message("confirm", to=subscriber.email, context={"confirm_url": link})
+
+
+def already_subscribed_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+    """Sent instead of a confirmation when the address is already subscribed."""
+    link = absolute(reverse("subscriptions:preferences", args=[manage_token(subscriber)]))
+    return message("already-subscribed", to=subscriber.email, context={"preferences_url": link})

@@ -1,0 +1,142 @@
+"""Forms for signing up and managing preferences. Rules live in ``interests.py``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from papers.models import Topic
+
+from .interests import Interests, InterestsError, clean_interests
+from .models import Subscriber
+from .signup import normalise_email
+
+_SPLIT = re.compile(r"[,\n;]")
+# Which form field shows each kind of interests error.
+_ERROR_FIELDS = {
+    "keywords": "keywords",
+    "authors": "authors",
+    "excluded": "excluded_keywords",
+    "topics": "topics",
+    "__all__": None,
+}
+
+
+def _phrases(value: str) -> list[str]:
+    return [part.strip() for part in _SPLIT.split(value or "") if part.strip()]
+
+
+class InterestsForm(forms.Form):
+    """Topics, keywords, authors and frequency, checked by ``clean_interests``."""
+
+    topics = forms.ModelMultipleChoiceField(
+        queryset=Topic.objects.order_by("name"),
+        to_field_name="slug",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Unknown topic: %(value)s."},
+    )
+    keywords = forms.CharField(
+        required=False,
+        max_length=3000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Words or phrases, separated by commas: “model merging, LoRA”.",
+    )
+    authors = forms.CharField(
+        required=False,
+        max_length=3000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Authors to follow, separated by commas.",
+    )
+    frequency = forms.ChoiceField(
+        choices=Subscriber.Frequency.choices,
+        initial=Subscriber.Frequency.DAILY,
+        widget=forms.RadioSelect,
+    )
+
+    interests: Interests
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.interests = clean_interests(
+                topic_slugs=[topic.slug for topic in data.get("topics", [])],
+                keywords=_phrases(data.get("keywords", "")),
+                authors=_phrases(data.get("authors", "")),
+                excluded=_phrases(data.get("excluded_keywords", "")),
+            )
+        except InterestsError as error:
+            for kind, messages in error.errors.items():
+                for message in messages:
+                    self.add_error(_ERROR_FIELDS.get(kind), message)
+        return data
+
+
+class SubscribeForm(InterestsForm):
+    """The public sign-up form: an address and interests, plus a honeypot for bots."""
+
+    field_order = ["email", "topics", "keywords", "authors", "frequency"]
+
+    # Kept raw (no stripping) so a line break anywhere in it can be refused, not trimmed.
+    email = forms.CharField(
+        label="Email address",
+        strip=False,
+        max_length=400,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@lab.org"}),
+    )
+    # People never see this field; bots fill every field they find.
+    website = forms.CharField(required=False, label="Leave this empty")
+
+    def clean_email(self) -> str:
+        value = self.cleaned_data["email"]
+        if "\r" in value or "\n" in value:
+            raise ValidationError("An email address cannot contain line breaks.")
+        value = normalise_email(value)
+        if len(value) > 254:
+            raise ValidationError(
+                f"An email address has at most 254 characters (this has {len(value)})."
+            )
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise ValidationError("Enter a valid email address, like name@example.org.") from None
+        return value
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+
+class PreferencesForm(InterestsForm):
+    """Everything a subscriber can change from the link in their emails."""
+
+    field_order = ["topics", "keywords", "authors", "excluded_keywords", "frequency"]
+
+    excluded_keywords = forms.CharField(
+        label="Never show me papers mentioning",
+        required=False,
+        max_length=3000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Words or phrases, separated by commas.",
+    )
+
+    @classmethod
+    def for_subscriber(cls, subscriber: Subscriber, data: Any = None) -> PreferencesForm:
+        initial = {
+            "topics": list(subscriber.topics.values_list("slug", flat=True)),
+            "keywords": ", ".join(subscriber.keywords),
+            "authors": ", ".join(subscriber.authors),
+            "excluded_keywords": ", ".join(subscriber.excluded_keywords),
+            "frequency": subscriber.frequency,
+        }
+        return cls(data=data, initial=initial)
+
+
+class ResendForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254)

@@ -1,0 +1,34 @@
+"""What a subscriber does from the links in their emails: pause, resume, leave, delete."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from .models import Subscriber
+
+
+def pause(subscriber: Subscriber) -> None:
+    """Stop sending digests until resumed; only an active subscription can be paused."""
+    if subscriber.status == Subscriber.Status.ACTIVE:
+        subscriber.status = Subscriber.Status.PAUSED
+        subscriber.save(update_fields=["status"])
+
+
+def resume(subscriber: Subscriber) -> None:
+    """Send digests again after a pause."""
+    if subscriber.status == Subscriber.Status.PAUSED:
+        subscriber.status = Subscriber.Status.ACTIVE
+        subscriber.save(update_fields=["status"])
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    """Send nothing more. Repeating it changes nothing; signing up again needs confirmation."""
+    if subscriber.status != Subscriber.Status.UNSUBSCRIBED:
+        subscriber.status = Subscriber.Status.UNSUBSCRIBED
+        subscriber.unsubscribed_at = timezone.now()
+        subscriber.save(update_fields=["status", "unsubscribed_at"])
+
+
+def delete_subscriber(subscriber: Subscriber) -> None:
+    """Delete the subscriber and everything recorded about them."""
+    subscriber.delete()

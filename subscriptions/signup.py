@@ -1,0 +1,161 @@
+"""Signing up with double opt-in, and the confirmation emails it owes.
+
+Subscribing saves the subscriber and records that a confirmation email is owed; the email
+is sent by a task enqueued after commit, and a periodic sweep sends whatever a lost task
+did not. Whatever state an address is in, the person signing up sees the same answer.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .emails import already_subscribed_email, confirmation_email
+from .interests import Interests
+from .models import Subscriber
+
+logger = logging.getLogger(__name__)
+
+_CONFIRMED = (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
+
+
+class SignupOutcome(enum.Enum):
+    """What a sign-up did. Only for logs and tests: the person sees the same page for all."""
+
+    CREATED = "created"
+    PENDING_UPDATED = "pending subscriber's interests updated"
+    ALREADY_SUBSCRIBED = "already subscribed"
+    RESUBSCRIBING = "resubscribing, awaiting confirmation"
+
+
+def normalise_email(value: str) -> str:
+    """The address trimmed, with its domain lower-cased (the local part is kept as typed)."""
+    local, at, domain = value.strip().rpartition("@")
+    return f"{local}{at}{domain.lower()}" if at else value.strip()
+
+
+def subscribe(*, email: str, interests: Interests, frequency: str) -> SignupOutcome:
+    """Record a sign-up and owe the address one confirmation email (at most one an hour).
+
+    A new or not-yet-confirmed address gets these interests; a confirmed subscriber's
+    interests are left alone (a stranger must not change them) and they are told instead
+    how to manage their subscription.
+    """
+    email = normalise_email(email)
+    try:
+        return _subscribe(email, interests, frequency)
+    except IntegrityError:
+        # Someone signed the same address up at the same moment; the row exists now.
+        return _subscribe(email, interests, frequency)
+
+
+@transaction.atomic
+def _subscribe(email: str, interests: Interests, frequency: str) -> SignupOutcome:
+    subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
+    if subscriber is None:
+        subscriber = Subscriber.objects.create(email=email, frequency=frequency)
+        outcome = SignupOutcome.CREATED
+    elif subscriber.status in _CONFIRMED:
+        outcome = SignupOutcome.ALREADY_SUBSCRIBED
+    elif subscriber.status == Subscriber.Status.PENDING:
+        outcome = SignupOutcome.PENDING_UPDATED
+    else:
+        outcome = SignupOutcome.RESUBSCRIBING
+    if outcome is not SignupOutcome.ALREADY_SUBSCRIBED:
+        set_interests(subscriber, interests=interests, frequency=frequency)
+    request_confirmation(subscriber)
+    logger.info("sign-up for subscriber %s: %s", subscriber.pk, outcome.value)
+    return outcome
+
+
+def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: str) -> None:
+    """Replace a subscriber's interests and frequency."""
+    subscriber.keywords = list(interests.keywords)
+    subscriber.authors = list(interests.authors)
+    subscriber.excluded_keywords = list(interests.excluded)
+    subscriber.frequency = frequency
+    subscriber.save(update_fields=["keywords", "authors", "excluded_keywords", "frequency"])
+    subscriber.topics.set(interests.topic_ids)
+
+
+def request_confirmation(subscriber: Subscriber) -> bool:
+    """Owe the subscriber a confirmation email, unless one was owed within the interval.
+
+    The email is sent after the transaction commits; if the task cannot be queued (broker
+    down) the debt stays recorded and ``send_owed_confirmations`` pays it later.
+    """
+    now = timezone.now()
+    interval = timedelta(seconds=settings.CONFIRMATION_EMAIL_INTERVAL_SECONDS)
+    last = subscriber.confirmation_requested_at
+    if last is not None and now - last < interval:
+        return False
+    subscriber.confirmation_requested_at = now
+    subscriber.save(update_fields=["confirmation_requested_at"])
+    subscriber_id = subscriber.pk
+
+    def enqueue_confirmation() -> None:
+        from .tasks import send_confirmation  # tasks import this module
+
+        send_confirmation.delay(subscriber_id)
+
+    transaction.on_commit(enqueue_confirmation, robust=True)
+    return True
+
+
+def _owed() -> Q:
+    return Q(confirmation_requested_at__isnull=False) & (
+        Q(confirmation_sent_at__isnull=True)
+        | Q(confirmation_sent_at__lt=F("confirmation_requested_at"))
+    )
+
+
+def send_owed_confirmation(*, subscriber_id: int) -> bool:
+    """Send the confirmation email the subscriber is owed, once; False if nothing was owed.
+
+    The row is claimed with a conditional update before sending, so two workers (or a task
+    and the sweep) never both send it. A failed send gives the claim back and re-raises.
+    """
+    now = timezone.now()
+    claimed = Subscriber.objects.filter(_owed(), pk=subscriber_id).update(confirmation_sent_at=now)
+    if not claimed:
+        return False
+    subscriber = Subscriber.objects.get(pk=subscriber_id)
+    if subscriber.status in _CONFIRMED:
+        email = already_subscribed_email(subscriber)
+    else:
+        email = confirmation_email(subscriber)
+    try:
+        email.send()
+    except Exception:
+        Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=now).update(
+            confirmation_sent_at=None
+        )
+        raise
+    return True
+
+
+def owed_confirmation_ids() -> list[int]:
+    """Subscribers owed a confirmation requested recently enough to still be worth sending."""
+    oldest = timezone.now() - timedelta(days=settings.CONFIRMATION_MAX_AGE_DAYS)
+    return list(
+        Subscriber.objects.filter(_owed(), confirmation_requested_at__gte=oldest)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+
+
+def confirm(subscriber: Subscriber) -> bool:
+    """Make the subscription active; False if it already was (confirming twice is harmless)."""
+    if subscriber.status in _CONFIRMED:
+        return False
+    subscriber.status = Subscriber.Status.ACTIVE
+    subscriber.confirmed_at = timezone.now()
+    subscriber.unsubscribed_at = None
+    subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at"])
+    return True

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "subscriptions"
+
+urlpatterns = [
+    path("subscribe/", views.subscribe_view, name="subscribe"),
+    path("subscribe/check-inbox/", views.check_inbox, name="check_inbox"),
+    path("subscribe/resend/", views.resend_view, name="resend"),
+    path("confirm/<str:token>/", views.confirm_view, name="confirm"),
+    path("preferences/<str:token>/", views.preferences_view, name="preferences"),
+    path("preferences/<str:token>/delete/", views.delete_view, name="delete"),
+    path("unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
+    path(
+        "unsubscribe/<str:token>/one-click/",
+        views.one_click_unsubscribe,
+        name="one_click_unsubscribe",
+    ),
+]

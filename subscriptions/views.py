@@ -1,0 +1,188 @@
+"""Signing up, confirming, managing preferences and unsubscribing. Views stay thin."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import preferences
+from .forms import PreferencesForm, ResendForm, SubscribeForm
+from .models import Subscriber
+from .ratelimit import allow
+from .signup import confirm as confirm_subscription
+from .signup import normalise_email, request_confirmation, set_interests, subscribe
+from .tokens import (
+    TokenExpired,
+    TokenInvalid,
+    manage_token,
+    subscriber_from_confirmation,
+    subscriber_from_manage_token,
+)
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _too_many(request: HttpRequest) -> HttpResponse:
+    return render(request, "subscriptions/too_many.html", status=429)
+
+
+def _ip_allowed(request: HttpRequest) -> bool:
+    return allow(
+        scope="subscribe-ip",
+        key=_client_ip(request),
+        limit=settings.SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR,
+        window_seconds=3600,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe_view(request: HttpRequest) -> HttpResponse:
+    """The sign-up form. Every accepted sign-up ends on the same "check your inbox" page."""
+    if request.method == "GET":
+        form = SubscribeForm(initial={"email": request.GET.get("email", "")[:254]})
+        return render(request, "subscriptions/subscribe.html", {"form": form})
+    if not _ip_allowed(request):
+        return _too_many(request)
+    form = SubscribeForm(request.POST)
+    if form.is_bot:
+        return redirect("subscriptions:check_inbox")
+    if not form.is_valid():
+        return render(request, "subscriptions/subscribe.html", {"form": form}, status=400)
+    subscribe(
+        email=form.cleaned_data["email"],
+        interests=form.interests,
+        frequency=form.cleaned_data["frequency"],
+    )
+    return redirect("subscriptions:check_inbox")
+
+
+def check_inbox(request: HttpRequest) -> HttpResponse:
+    return render(request, "subscriptions/check_inbox.html")
+
+
+@require_http_methods(["GET", "POST"])
+def confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button (mail scanners follow links); POST confirms."""
+    try:
+        subscriber = subscriber_from_confirmation(token)
+    except (TokenExpired, TokenInvalid) as error:
+        context = {"expired": isinstance(error, TokenExpired), "form": ResendForm()}
+        return render(request, "subscriptions/confirm_failed.html", context, status=400)
+    if request.method == "GET":
+        confirmed = subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
+        return render(
+            request,
+            "subscriptions/confirm.html",
+            {"already": confirmed, "preferences_url": _preferences_url(subscriber)},
+        )
+    newly = confirm_subscription(subscriber)
+    return render(
+        request,
+        "subscriptions/confirmed.html",
+        {"newly": newly, "preferences_url": _preferences_url(subscriber)},
+    )
+
+
+@require_POST
+def resend_view(request: HttpRequest) -> HttpResponse:
+    """Ask for a new confirmation link. Same answer whether or not the address is known."""
+    if not _ip_allowed(request):
+        return _too_many(request)
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        context = {"expired": False, "form": form}
+        return render(request, "subscriptions/confirm_failed.html", context, status=400)
+    email = normalise_email(form.cleaned_data["email"])
+    subscriber = Subscriber.objects.filter(email__iexact=email).first()
+    if subscriber is not None and subscriber.status == Subscriber.Status.PENDING:
+        request_confirmation(subscriber)
+    return redirect("subscriptions:check_inbox")
+
+
+def _preferences_url(subscriber: Subscriber) -> str:
+    return reverse("subscriptions:preferences", args=[manage_token(subscriber)])
+
+
+def _manage_or_404(token: str) -> Subscriber | None:
+    try:
+        return subscriber_from_manage_token(token)
+    except TokenInvalid:
+        return None
+
+
+def _bad_link(request: HttpRequest) -> HttpResponse:
+    return render(request, "subscriptions/bad_link.html", status=404)
+
+
+@require_http_methods(["GET", "POST"])
+def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
+    """Change interests and frequency, pause or resume, from the link in any email."""
+    subscriber = _manage_or_404(token)
+    if subscriber is None:
+        return _bad_link(request)
+    form = PreferencesForm.for_subscriber(subscriber)
+    if request.method == "POST":
+        action = request.POST.get("action", "save")
+        if action == "pause":
+            preferences.pause(subscriber)
+            messages.success(request, "Paused. You will get no digest until you resume.")
+            return redirect(request.path)
+        if action == "resume":
+            preferences.resume(subscriber)
+            messages.success(request, "Resumed. Your next digest comes as usual.")
+            return redirect(request.path)
+        form = PreferencesForm.for_subscriber(subscriber, data=request.POST)
+        if form.is_valid():
+            set_interests(
+                subscriber, interests=form.interests, frequency=form.cleaned_data["frequency"]
+            )
+            messages.success(request, "Saved. Your next digest follows these preferences.")
+            return redirect(request.path)
+    context = {"subscriber": subscriber, "form": form, "token": token}
+    return render(
+        request, "subscriptions/preferences.html", context, status=400 if form.errors else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def delete_view(request: HttpRequest, token: str) -> HttpResponse:
+    """Delete all my data: GET asks, POST deletes the subscriber and their history."""
+    subscriber = _manage_or_404(token)
+    if subscriber is None:
+        return _bad_link(request)
+    if request.method == "GET":
+        return render(request, "subscriptions/delete.html", {"subscriber": subscriber})
+    preferences.delete_subscriber(subscriber)
+    return render(request, "subscriptions/deleted.html")
+
+
+@require_http_methods(["GET", "POST"])
+def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button (a GET never unsubscribes); POST unsubscribes."""
+    subscriber = _manage_or_404(token)
+    if subscriber is None:
+        return _bad_link(request)
+    if request.method == "GET":
+        return render(request, "subscriptions/unsubscribe.html", {"subscriber": subscriber})
+    preferences.unsubscribe(subscriber)
+    return render(request, "subscriptions/unsubscribed.html", {"subscriber": subscriber})
+
+
+@csrf_exempt
+@require_POST
+def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """RFC 8058: a mail client's POST of ``List-Unsubscribe=One-Click`` unsubscribes at once."""
+    if request.POST.get("List-Unsubscribe") != "One-Click":
+        return HttpResponseBadRequest("Expected the body List-Unsubscribe=One-Click.")
+    subscriber = _manage_or_404(token)
+    if subscriber is None:
+        return HttpResponse("Unknown or expired link.", status=404, content_type="text/plain")
+    preferences.unsubscribe(subscriber)
+    return HttpResponse("Unsubscribed.", content_type="text/plain")
