@@ -9,7 +9,7 @@ PORT ?= 8000
 # The embedded default: SQLite under var/, tasks in-process, emails under var/outbox/.
 RUN_ENV := DEBUG=1
 
-.PHONY: run test install lint format migrate seed clean
+.PHONY: run test install browser lint format migrate seed clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ run: seed
 	@echo "Serving Paper Digest at http://$(HOST):$(PORT)/"
 	$(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: install
+# The browser test drives Debian's Chromium (no browser download is possible here).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "Could not install Chromium: the browser test will skip (and fail in CI)."
+
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

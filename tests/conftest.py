@@ -80,3 +80,18 @@ def pytest_report_header() -> list[str]:
 
     broker = settings.REDIS_URL or "none (tasks run in-process)"
     return [f"database: {connection.vendor}; Redis: {broker}; CI: {settings.RUNNING_IN_CI}"]
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    """Debian's Chromium. In CI a missing browser fails the test; locally it skips."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: `make test` installs it with apt-get"
+        if settings.RUNNING_IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
