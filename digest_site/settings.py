@@ -7,6 +7,7 @@ SQLite under var/, tasks run in-process, emails written as .eml files under var/
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -117,6 +118,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A task not acknowledged within this time is handed to another worker; retry countdowns
+# stay below it so a retried task is never delivered twice by the broker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # --- Email: any anymail ESP or SMTP, chosen by EMAIL_BACKEND; .eml files by default.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "digest_site.mail.EmlFileBackend")
@@ -134,6 +138,11 @@ ANYMAIL = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_")
 }
+# "user:password" the ESP's tracking webhook must send (basic auth). Unset, a random secret
+# nobody knows stands in, so every webhook call is refused rather than accepted from anyone.
+ANYMAIL.setdefault(
+    "WEBHOOK_SECRET", os.environ.get("WEBHOOK_SECRET") or f"unset:{secrets.token_urlsafe(32)}"
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -178,6 +187,9 @@ RANKING = {
     "KEYWORD_TOPIC_EXPANSION": 0.5,
     # ...when the keyword's similarity to the topic's phrases reaches this.
     "EXPANSION_MIN_SIMILARITY": 0.3,
+    # "More like this" / "less like this": similarity to those papers, added or taken away.
+    "MORE_LIKE_THIS": 0.5,
+    "LESS_LIKE_THIS": 0.5,
     # Below this raw relevance a paper is not "for you", however popular.
     "MIN_RELEVANCE": float(os.environ.get("RANKING_MIN_RELEVANCE", "0.08")),
     # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.
@@ -204,3 +216,26 @@ CONFIRMATION_MAX_AGE_DAYS = 7
 # sign-up attempts per client IP per hour.
 CONFIRMATION_EMAIL_INTERVAL_SECONDS = 3600
 SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = int(os.environ.get("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", "20"))
+
+# --- Digests.
+DIGESTS = {
+    "FOR_YOU_COUNT": int(os.environ.get("DIGEST_FOR_YOU_COUNT", "10")),
+    "TRENDING_COUNT": int(os.environ.get("DIGEST_TRENDING_COUNT", "3")),
+    # With no match for a subscriber: "skip" (no email) or "note" ("nothing new" + trending).
+    "WHEN_EMPTY": os.environ.get("DIGEST_WHEN_EMPTY", "skip"),
+    # Papers featured (or published) this many days back are candidates.
+    "CANDIDATE_DAYS": {"daily": 3, "weekly": 7},
+    "BATCH_SIZE": int(os.environ.get("DIGEST_BATCH_SIZE", "500")),
+    # Stop sending a run after this many failures in a row (the ESP is probably down).
+    "MAX_CONSECUTIVE_FAILURES": int(os.environ.get("DIGEST_MAX_CONSECUTIVE_FAILURES", "20")),
+    # A digest claimed this long ago and still "sending" has an unknown outcome.
+    "STALE_CLAIM_MINUTES": 30,
+    "MAX_SEND_RETRIES": 6,
+    "RETRY_BASE_SECONDS": 60,
+    "RETRY_MAX_SECONDS": 1800,
+    # Beat schedule created by migration (editable in the admin afterwards).
+    "HOUR_UTC": int(os.environ.get("DIGEST_HOUR_UTC", "7")),
+    "WEEKDAY": os.environ.get("DIGEST_WEEKDAY", "1"),  # crontab day_of_week: 1 = Monday
+}
+DIGEST_REPLY_TO = os.environ.get("DIGEST_REPLY_TO", "")
+DIGEST_LIST_ID = os.environ.get("DIGEST_LIST_ID", "Paper Digest <digest.paper-digest.local>")

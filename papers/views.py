@@ -33,10 +33,31 @@ def paper_list(request: HttpRequest) -> HttpResponse:
 
     day = _requested_day(request) or latest_featured_day()
     if day is not None:
-        context["day"] = day
-        context["papers"] = list(papers_featured_on(day=day, topic=topic))
-        context["previous_day"], context["next_day"] = neighbour_days(day=day)
+        context.update(_day_context(day, topic))
     return render(request, "papers/paper_list.html", context)
+
+
+def day_archive(request: HttpRequest, day: str) -> HttpResponse:
+    """The permanent page of one day's trending list (``/digest/2025-11-06/``)."""
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise Http404("Not a date.") from None
+    context = {"topics": list(Topic.objects.order_by("name")), "topic": None, "query": ""}
+    context.update(_day_context(parsed, None))
+    if not context["papers"]:
+        raise Http404("No papers that day.")
+    return render(request, "papers/paper_list.html", context)
+
+
+def _day_context(day: date, topic: Topic | None) -> dict[str, object]:
+    previous_day, next_day = neighbour_days(day=day)
+    return {
+        "day": day,
+        "papers": list(papers_featured_on(day=day, topic=topic)),
+        "previous_day": previous_day,
+        "next_day": next_day,
+    }
 
 
 def _requested_day(request: HttpRequest) -> date | None:

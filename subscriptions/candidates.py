@@ -92,11 +92,13 @@ class CandidateSet:
     popularity: np.ndarray  # per paper, 0-1
     pinned: np.ndarray  # per paper, bool
     paper_ids: list[int]
+    days: np.ndarray  # per paper, the date ordinal of its day (0 when unknown)
     paper_topics: list[tuple[int, ...]]  # per paper, tagged topic ids, strongest first
     paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
     paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
     keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    likeness_cache: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -132,6 +134,27 @@ class CandidateSet:
             empty = np.zeros((0, self.size), dtype=np.float32)
             return empty, empty.astype(bool)
         return np.vstack([r for r, _ in rows]), np.vstack([b for _, b in rows])
+
+    def likeness(
+        self, texts: Mapping[int, tuple[str, str]], paper_ids: Sequence[int]
+    ) -> np.ndarray:
+        """Rows of text similarity between each given paper and every candidate.
+
+        ``texts`` maps a paper id to its (title, abstract); ids without text give zero rows.
+        """
+        missing = [p for p in dict.fromkeys(paper_ids) if p not in self.likeness_cache]
+        known = [p for p in missing if p in texts]
+        if known:
+            vectors = self.vectorizer.transform(
+                [((texts[p][0], _TITLE_REPEAT), (texts[p][1], 1)) for p in known]
+            )
+            rows = (vectors @ self.paper_vectors.T).toarray().astype(np.float32)
+            for paper_id, row in zip(known, rows, strict=True):
+                self.likeness_cache[paper_id] = row
+        zero = np.zeros(self.size, dtype=np.float32)
+        if not paper_ids:
+            return np.zeros((0, self.size), dtype=np.float32)
+        return np.vstack([self.likeness_cache.get(p, zero) for p in paper_ids])
 
     def mentions(self, phrase: str) -> np.ndarray:
         """Per paper, whether its title or abstract contains ``phrase`` (stemmed, in order)."""
@@ -236,6 +259,7 @@ def vectorise_candidates(
         popularity=_popularity(papers, today, weights),
         pinned=np.array([paper.pinned for paper in papers], dtype=bool),
         paper_ids=[paper.paper_id for paper in papers],
+        days=np.array([p.day.toordinal() if p.day else 0 for p in papers], dtype=np.int64),
         paper_topics=[
             tuple(sorted(p.topic_scores, key=lambda t: -p.topic_scores[t])) for p in papers
         ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import css_inline
 from django.conf import settings
@@ -16,8 +17,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from .models import Subscriber
-from .tokens import confirmation_token, manage_token
+from .models import Digest, Subscriber
+from .tokens import confirmation_token, digest_view_token, feedback_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
@@ -29,7 +30,11 @@ def _inliner() -> css_inline.CSSInliner:
 
 
 def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text body, HTML body with CSS inlined) of the email ``name``."""
+    """(subject, text body, HTML body with CSS inlined) of the email ``name``.
+
+    The subject is one line: every run of whitespace, line breaks included, becomes a space,
+    so nothing a listing or a person wrote can add a header.
+    """
     context = {"site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
     text = render_to_string(f"emails/{name}-body.txt", context)
@@ -68,3 +73,83 @@ def already_subscribed_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     """Sent instead of a confirmation when the address is already subscribed."""
     link = absolute(reverse("subscriptions:preferences", args=[manage_token(subscriber)]))
     return message("already-subscribed", to=subscriber.email, context={"preferences_url": link})
+
+
+_EXCERPT_CHARACTERS = 220
+
+
+def excerpt(text: str, limit: int = _EXCERPT_CHARACTERS) -> str:
+    """About two lines of an abstract, cut at a word boundary."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
+
+
+def digest_context(digest: Digest) -> dict[str, Any]:
+    """Everything the digest templates show, for the email and the "view in browser" page.
+
+    ``digest`` should come with its subscriber and items (and their papers) loaded.
+    """
+    subscriber = digest.subscriber
+    manage = manage_token(subscriber)
+    sections: dict[str, list[dict[str, Any]]] = {"for_you": [], "trending": []}
+    for item in digest.items.all():
+        paper = item.paper
+        sections[item.section].append(
+            {
+                "paper": paper,
+                "url": absolute(reverse("papers:detail", args=[paper.pk])),
+                "excerpt": excerpt(paper.abstract),
+                "topics": [tag.topic.name for tag in getattr(paper, "shown_tags", [])][:3],
+                "reasons": item.reasons,
+                "more_url": absolute(
+                    reverse(
+                        "subscriptions:feedback",
+                        args=[feedback_token(subscriber, paper_id=paper.pk, signal=1)],
+                    )
+                ),
+                "less_url": absolute(
+                    reverse(
+                        "subscriptions:feedback",
+                        args=[feedback_token(subscriber, paper_id=paper.pk, signal=-1)],
+                    )
+                ),
+            }
+        )
+    topics = list(subscriber.topics.values_list("name", flat=True))
+    return {
+        "digest": digest,
+        "for_you": sections["for_you"],
+        "trending": sections["trending"],
+        "topics": topics,
+        "keywords": subscriber.keywords,
+        "preferences_url": absolute(reverse("subscriptions:preferences", args=[manage])),
+        "unsubscribe_url": absolute(reverse("subscriptions:unsubscribe", args=[manage])),
+        "view_url": absolute(
+            reverse(
+                "subscriptions:view_digest",
+                args=[digest_view_token(subscriber, digest_id=digest.pk)],
+            )
+        ),
+    }
+
+
+def digest_email(digest: Digest) -> EmailMultiAlternatives:
+    """A subscriber's digest, with one-click unsubscribe and list headers."""
+    manage = manage_token(digest.subscriber)
+    one_click = absolute(reverse("subscriptions:one_click_unsubscribe", args=[manage]))
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    headers = {
+        "List-Unsubscribe": f"<{one_click}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": settings.DIGEST_LIST_ID,
+        # The same id on every attempt, so an ESP that deduplicates can do so.
+        "Message-ID": f"<digest-{digest.pk}-{digest.period}@{domain}>",
+    }
+    email = message(
+        "digest", to=digest.subscriber.email, context=digest_context(digest), headers=headers
+    )
+    if settings.DIGEST_REPLY_TO:
+        email.reply_to = [settings.DIGEST_REPLY_TO]
+    return email

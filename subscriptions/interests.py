@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from django.conf import settings
 
@@ -20,6 +21,11 @@ class Interests:
     keywords: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+    # Only papers of later days are new to them (the day of their last digest).
+    since: date | None = None
+    # Papers they marked "more like this" / "less like this".
+    liked: tuple[int, ...] = ()
+    disliked: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -62,3 +62,121 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class DigestRun(models.Model):
+    """One sending run for a period and frequency: what it did, and whether it was paused."""
+
+    period = models.CharField(max_length=10, help_text="YYYY-MM-DD, or YYYY-Www for weekly.")
+    frequency = models.CharField(max_length=6, choices=Subscriber.Frequency.choices)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.TextField(
+        blank=True, help_text="Why sending stopped (too many failures in a row), if it did."
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "frequency"], name="digest_run_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.frequency} digests for {self.period}"
+
+
+class Digest(models.Model):
+    """One subscriber's email for one period. At most one per subscriber and period.
+
+    Sending moves it pending -> sending -> sent (or failed); a worker that died after
+    claiming it leaves it "sending", which a sweep turns into "unknown": the ESP may or may
+    not have it, so it is never resent blindly.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        UNKNOWN = "unknown", "unknown outcome"
+        SKIPPED = "skipped", "skipped"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="digests")
+    period = models.CharField(max_length=10)
+    day = models.DateField(help_text="The day the digest was built for.")
+    frequency = models.CharField(max_length=6, choices=Subscriber.Frequency.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    esp_message_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "period"], name="digest_unique_period")
+        ]
+        indexes = [
+            models.Index(fields=["period", "status"], name="digest_period_status"),
+            models.Index(fields=["status", "claimed_at"], name="digest_status_claimed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} digest for {self.subscriber_id} ({self.status})"
+
+
+class DigestItem(models.Model):
+    """A paper in a digest, with why it was picked. A paper reaches a subscriber only once."""
+
+    class Section(models.TextChoices):
+        FOR_YOU = "for_you", "For you"
+        TRENDING = "trending", "Trending today"
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="items")
+    # Denormalised from the digest so the database itself forbids sending a paper twice.
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE, related_name="+")
+    section = models.CharField(max_length=8, choices=Section.choices)
+    position = models.PositiveSmallIntegerField()
+    score = models.FloatField(default=0.0)
+    reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["digest", "section", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "paper"], name="digest_item_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_section_display()} #{self.position}"
+
+
+class Feedback(models.Model):
+    """A subscriber's "more like this" (+1) or "less like this" (-1) about a paper."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="feedback")
+    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE, related_name="+")
+    signal = models.SmallIntegerField(choices=[(1, "more like this"), (-1, "less like this")])
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "paper"], name="feedback_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_signal_display()} ({self.paper_id})"
+
+
+class WebhookEvent(models.Model):
+    """An ESP tracking event already handled, so a replayed event is processed once."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=32)
+    recipient = models.EmailField(max_length=254, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from .models import Subscriber
+from .models import Feedback, Subscriber
 
 
 def pause(subscriber: Subscriber) -> None:
@@ -32,3 +32,10 @@ def unsubscribe(subscriber: Subscriber) -> None:
 def delete_subscriber(subscriber: Subscriber) -> None:
     """Delete the subscriber and everything recorded about them."""
     subscriber.delete()
+
+
+def record_feedback(subscriber: Subscriber, *, paper_id: int, signal: int) -> None:
+    """Remember "more like this" (+1) or "less like this" (-1); the latest word counts."""
+    Feedback.objects.update_or_create(
+        subscriber=subscriber, paper_id=paper_id, defaults={"signal": signal}
+    )

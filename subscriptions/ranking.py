@@ -61,19 +61,22 @@ def rank_papers_for(
     candidates: CandidateSet,
     limit: int = 10,
     already_sent: Mapping[int, Iterable[int]] | None = None,
+    feedback_texts: Mapping[int, tuple[str, str]] | None = None,
 ) -> list[list[RankedPaper]]:
     """The best ``limit`` candidates for each subscriber (in order), with score and reasons.
 
-    Hidden papers must not be among the candidates; papers matching an excluded keyword and,
-    by subscriber id, papers in ``already_sent`` never appear. A paper must be relevant
-    (``MIN_RELEVANCE``) or pinned to be picked, so a subscriber may get fewer than ``limit``.
+    Hidden papers must not be among the candidates; papers matching an excluded keyword,
+    papers of days up to a subscriber's ``since``, and, by subscriber id, papers in
+    ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
+    be picked, so a subscriber may get fewer than ``limit``. ``feedback_texts`` holds the
+    (title, abstract) of the papers subscribers liked or disliked, which steer their ranking.
     """
     if not subscribers:
         return []
     if candidates.size == 0:
         return [[] for _ in subscribers]
     weights = candidates.weights
-    batch = _Batch.build(subscribers, candidates)
+    batch = _Batch.build(subscribers, candidates, feedback_texts or {})
     relevance = batch.relevance()
 
     best = relevance.max(axis=1, keepdims=True)
@@ -82,6 +85,7 @@ def rank_papers_for(
     score += weights["PINNED"] * candidates.pinned
     eligible = (relevance >= weights["MIN_RELEVANCE"]) | candidates.pinned
     eligible &= ~batch.excluded()
+    eligible &= ~batch.seen_before()
     if already_sent:
         eligible &= ~_sent_mask(subscribers, candidates, already_sent)
     score[~eligible] = -np.inf
@@ -181,9 +185,16 @@ class _Batch:
     subscriber_authors: sparse.csr_matrix  # subscribers x candidate authors
     exclusions: list[str]
     subscriber_exclusions: sparse.csr_matrix  # subscribers x batch exclusions
+    feedback_likeness: np.ndarray  # batch feedback papers x candidates
+    subscriber_feedback: sparse.csr_matrix  # subscribers x batch feedback papers, +1/-1 weighted
 
     @classmethod
-    def build(cls, subscribers: Sequence[Interests], candidates: CandidateSet) -> _Batch:
+    def build(
+        cls,
+        subscribers: Sequence[Interests],
+        candidates: CandidateSet,
+        feedback_texts: Mapping[int, tuple[str, str]],
+    ) -> _Batch:
         keyword_index: dict[str, int] = {}
         exclusion_index: dict[str, int] = {}
         keyword_rows, topic_rows, author_rows, exclusion_rows, followed = [], [], [], [], []
@@ -209,6 +220,19 @@ class _Batch:
                 ]
             )
         keyword_relevance, keyword_is_reason = candidates.keyword_rows(list(keyword_index))
+        feedback_ids: dict[int, int] = {}
+        rows, cols, signs = [], [], []
+        more, less = candidates.weights["MORE_LIKE_THIS"], -candidates.weights["LESS_LIKE_THIS"]
+        for row, interests in enumerate(subscribers):
+            for paper_ids, weight in ((interests.liked, more), (interests.disliked, less)):
+                for paper_id in paper_ids:
+                    rows.append(row)
+                    cols.append(feedback_ids.setdefault(paper_id, len(feedback_ids)))
+                    signs.append(weight)
+        subscriber_feedback = sparse.csr_matrix(
+            (np.array(signs, dtype=np.float32), (rows, cols)),
+            shape=(len(subscribers), len(feedback_ids)),
+        )
         return cls(
             subscribers=subscribers,
             candidates=candidates,
@@ -222,6 +246,8 @@ class _Batch:
             subscriber_authors=_indicator(author_rows, len(candidates.author_column)),
             exclusions=list(exclusion_index),
             subscriber_exclusions=_indicator(exclusion_rows, len(exclusion_index)),
+            feedback_likeness=candidates.likeness(feedback_texts, list(feedback_ids)),
+            subscriber_feedback=subscriber_feedback,
         )
 
     def relevance(self) -> np.ndarray:
@@ -232,7 +258,20 @@ class _Batch:
         if self.subscriber_authors.nnz:
             by_author = self.subscriber_authors @ candidates.author_paper
             relevance += weights["AUTHOR"] * by_author.toarray()
+        if self.subscriber_feedback.nnz:
+            # Less-like-this can push a paper below zero; it then simply is not relevant.
+            relevance += self.subscriber_feedback @ self.feedback_likeness
         return np.asarray(relevance, dtype=np.float32)
+
+    def seen_before(self) -> np.ndarray:
+        """Subscribers x papers: True for papers of days up to the subscriber's ``since``."""
+        since = np.array(
+            [s.since.toordinal() if s.since else 0 for s in self.subscribers], dtype=np.int64
+        )
+        if not since.any():
+            return np.zeros((len(self.subscribers), self.candidates.size), dtype=bool)
+        days = self.candidates.days
+        return (days[None, :] <= since[:, None]) & (days[None, :] > 0)
 
     def excluded(self) -> np.ndarray:
         """Subscribers x papers: True where the paper mentions a phrase the subscriber excluded."""

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
+from .runs import finish_run, process_batch, start_run
+from .sending import mark_stale_claims_unknown
 from .signup import owed_confirmation_ids, send_owed_confirmation
 
 logger = logging.getLogger(__name__)
@@ -34,3 +39,47 @@ def send_owed_confirmations() -> int:
             # Still owed (the claim was given back): the next sweep tries again.
             logger.exception("confirmation for subscriber %s failed", subscriber_id)
     return sent
+
+
+@shared_task(acks_late=True)
+def send_digests(frequency: str = "daily", day: str | None = None) -> int:
+    """Start a day's run: one ``send_digest_batch`` task per batch of subscribers.
+
+    Safe to run twice: a batch whose digests exist builds nothing and sends only what is
+    still pending.
+    """
+    run_day = date.fromisoformat(day) if day else timezone.localdate()
+    batches = 0
+    for first_id, last_id in start_run(day=run_day, frequency=frequency):
+        send_digest_batch.delay(run_day.isoformat(), frequency, first_id, last_id)
+        batches += 1
+    finish_run(day=run_day, frequency=frequency)
+    return batches
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: int) -> dict:
+    """Build and send one batch; retry later while the ESP reports passing failures."""
+    built, report = process_batch(
+        day=date.fromisoformat(day), frequency=frequency, first_id=first_id, last_id=last_id
+    )
+    if report.retry_later and not report.paused:
+        limits = settings.DIGESTS
+        if self.request.retries < limits["MAX_SEND_RETRIES"]:
+            backoff = limits["RETRY_BASE_SECONDS"] * 2**self.request.retries
+            # Never wait longer than the broker's visibility timeout allows (see settings).
+            countdown = min(max(backoff, report.retry_after or 0), limits["RETRY_MAX_SECONDS"])
+            raise self.retry(countdown=countdown)
+        logger.error(
+            "digest batch %s-%s: giving up retrying after %s tries",
+            first_id,
+            last_id,
+            self.request.retries,
+        )
+    return {"built": built.built, "sent": report.sent, "failed": report.failed}
+
+
+@shared_task(acks_late=True)
+def mark_stale_digests_unknown() -> int:
+    """Digests a dead worker left "sending" become "unknown" (never resent blindly)."""
+    return mark_stale_claims_unknown()

@@ -64,3 +64,42 @@ def _subscriber(payload: object) -> Subscriber:
     if subscriber is None:
         raise TokenInvalid
     return subscriber
+
+
+_FEEDBACK_SALT = "subscriptions.feedback"
+_VIEW_SALT = "subscriptions.view-digest"
+
+
+def feedback_token(subscriber: Subscriber, *, paper_id: int, signal: int) -> str:
+    """The token of a "more like this" (+1) or "less like this" (-1) link."""
+    return signing.dumps(
+        [subscriber.pk, subscriber.manage_key, paper_id, signal], salt=_FEEDBACK_SALT
+    )
+
+
+def read_feedback_token(token: str) -> tuple[Subscriber, int, int]:
+    """(subscriber, paper id, signal) of a feedback link; ``TokenInvalid`` otherwise."""
+    try:
+        payload = signing.loads(token, salt=_FEEDBACK_SALT)
+    except signing.BadSignature:
+        raise TokenInvalid from None
+    if not (isinstance(payload, list) and len(payload) == 4 and payload[3] in (1, -1)):
+        raise TokenInvalid
+    subscriber_id, key, paper_id, signal = payload
+    return _subscriber([subscriber_id, key]), int(paper_id), int(signal)
+
+
+def digest_view_token(subscriber: Subscriber, *, digest_id: int) -> str:
+    """The token of a digest's "view in browser" link."""
+    return signing.dumps([subscriber.pk, subscriber.manage_key, digest_id], salt=_VIEW_SALT)
+
+
+def read_digest_view_token(token: str) -> tuple[Subscriber, int]:
+    """(subscriber, digest id) of a "view in browser" link; ``TokenInvalid`` otherwise."""
+    try:
+        payload = signing.loads(token, salt=_VIEW_SALT)
+    except signing.BadSignature:
+        raise TokenInvalid from None
+    if not (isinstance(payload, list) and len(payload) == 3):
+        raise TokenInvalid
+    return _subscriber(payload[:2]), int(payload[2])

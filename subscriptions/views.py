@@ -10,16 +10,23 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from papers.models import Paper
+
 from . import preferences
+from .emails import digest_context
+from .emails import render as render_email
 from .forms import PreferencesForm, ResendForm, SubscribeForm
 from .models import Subscriber
 from .ratelimit import allow
+from .selectors import digest_for_view
 from .signup import confirm as confirm_subscription
 from .signup import normalise_email, request_confirmation, set_interests, subscribe
 from .tokens import (
     TokenExpired,
     TokenInvalid,
     manage_token,
+    read_digest_view_token,
+    read_feedback_token,
     subscriber_from_confirmation,
     subscriber_from_manage_token,
 )
@@ -176,9 +183,14 @@ def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@require_http_methods(["GET", "POST"])
 def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """RFC 8058: a mail client's POST of ``List-Unsubscribe=One-Click`` unsubscribes at once."""
+    """RFC 8058: a mail client's POST of ``List-Unsubscribe=One-Click`` unsubscribes at once.
+
+    A client that merely opens the List-Unsubscribe address gets the confirmation page.
+    """
+    if request.method == "GET":
+        return unsubscribe_view(request, token)
     if request.POST.get("List-Unsubscribe") != "One-Click":
         return HttpResponseBadRequest("Expected the body List-Unsubscribe=One-Click.")
     subscriber = _manage_or_404(token)
@@ -186,3 +198,38 @@ def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponse("Unknown or expired link.", status=404, content_type="text/plain")
     preferences.unsubscribe(subscriber)
     return HttpResponse("Unsubscribed.", content_type="text/plain")
+
+
+@require_http_methods(["GET", "POST"])
+def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
+    """ "More/less like this" from a digest: GET asks (scanners follow links), POST records."""
+    try:
+        subscriber, paper_id, signal = read_feedback_token(token)
+    except TokenInvalid:
+        return _bad_link(request)
+    paper = Paper.objects.filter(pk=paper_id).first()
+    if paper is None:
+        return _bad_link(request)
+    recorded = request.method == "POST"
+    if recorded:
+        preferences.record_feedback(subscriber, paper_id=paper_id, signal=signal)
+    context = {
+        "paper": paper,
+        "more": signal > 0,
+        "recorded": recorded,
+        "preferences_url": _preferences_url(subscriber),
+    }
+    return render(request, "subscriptions/feedback.html", context)
+
+
+def view_digest(request: HttpRequest, token: str) -> HttpResponse:
+    """A digest as a web page (the "view in browser" link): the same HTML as the email."""
+    try:
+        subscriber, digest_id = read_digest_view_token(token)
+    except TokenInvalid:
+        return _bad_link(request)
+    digest = digest_for_view(subscriber=subscriber, digest_id=digest_id)
+    if digest is None:
+        return _bad_link(request)
+    _, _, html = render_email("digest", digest_context(digest))
+    return HttpResponse(html)

@@ -93,7 +93,10 @@ def test_one_click_unsubscribe_needs_no_cookie_or_csrf_and_repeats_harmlessly(su
         assert response.status_code == 200
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
-    assert strict.get(url).status_code == 405
+    # A mail client that merely opens the address gets the confirmation page.
+    page = strict.get(url)
+    assert page.status_code == 200
+    assert b"Unsubscribe ada@example.org?" in page.content
 
 
 def test_one_click_wants_the_rfc_8058_body(client, subscriber, token):

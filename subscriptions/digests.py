@@ -1,0 +1,294 @@
+"""Building digests: who gets which papers this period, and why. Nothing is sent here.
+
+A batch of subscribers (a contiguous id range) is built in one transaction: a ``Digest``
+per subscriber and period (the database refuses a second one) with its ``DigestItem`` rows
+in two sections, "For you" (the ranking's picks) and "Trending today" (the most upvoted
+papers of the day not already picked). A paper already sent to a subscriber is never
+picked again (and the database refuses it too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+
+from papers.models import Paper
+from papers.selectors import visible_papers
+
+from .candidates import CandidateSet, candidate_papers, topic_profiles, vectorise_candidates
+from .interests import Interests
+from .models import Digest, DigestItem, Feedback, Subscriber
+from .ranking import RankedPaper, rank_papers_for
+
+logger = logging.getLogger(__name__)
+
+_TRENDING_POOL = 50
+
+
+def period_of(*, day: date, frequency: str) -> str:
+    """The period a digest of ``day`` belongs to: "2025-11-06", or "2025-W45" for weekly."""
+    if frequency == Subscriber.Frequency.WEEKLY:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return day.isoformat()
+
+
+def candidate_window(*, day: date, frequency: str) -> tuple[date, date]:
+    """The first and last day whose papers are candidates for a digest of ``day``."""
+    days = settings.DIGESTS["CANDIDATE_DAYS"][frequency]
+    return day - timedelta(days=days - 1), day
+
+
+def window_papers(*, day: date, frequency: str):  # -> QuerySet[Paper]
+    """Visible papers featured in the window (or, never featured, published in it)."""
+    start, end = candidate_window(day=day, frequency=frequency)
+    return visible_papers().filter(
+        Q(featured_on__range=(start, end)) | Q(featured_on=None, published_on__range=(start, end))
+    )
+
+
+# One worker process serves many batches of the same run: vectorise the candidates once.
+_candidate_cache: dict[tuple[date, str], tuple[str, CandidateSet]] = {}
+
+
+def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
+    """The vectorised candidates of a run, reused while the papers in it are unchanged."""
+    papers = window_papers(day=day, frequency=frequency)
+    state = papers.order_by("pk").values_list("pk", "upvotes", "pinned", "updated_at")
+    fingerprint = hashlib.sha256(repr(list(state)).encode()).hexdigest()
+    cached = _candidate_cache.get((day, frequency))
+    if cached and cached[0] == fingerprint:
+        return cached[1]
+    candidates = vectorise_candidates(
+        papers=candidate_papers(papers=papers), topics=topic_profiles(), today=day
+    )
+    _candidate_cache.clear()
+    _candidate_cache[(day, frequency)] = (fingerprint, candidates)
+    return candidates
+
+
+def subscriber_id_ranges(*, frequency: str, size: int) -> Iterator[tuple[int, int]]:
+    """(first id, last id) of consecutive batches of active subscribers, by keyset paging.
+
+    Only ids are read, ``size`` at a time: the subscribers are never all loaded at once.
+    """
+    after = 0
+    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
+    while True:
+        ids = list(active.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids[0], ids[-1]
+        after = ids[-1]
+
+
+@dataclass
+class BuildResult:
+    """What building one batch did."""
+
+    built: int = 0
+    empty: int = 0
+
+
+@dataclass
+class _Plan:
+    """Who gets what in one batch, before anything is written."""
+
+    interests: list[Interests]
+    for_you: list[list[RankedPaper]]
+    trending: list[list[RankedPaper]]
+
+
+def _plan(*, day: date, frequency: str, rows: Sequence[tuple]) -> _Plan:
+    candidates = candidate_set_for(day=day, frequency=frequency)
+    interests = _interests_of(rows)
+    sent = _already_sent([i.subscriber_id for i in interests], candidates.paper_ids)
+    for_you = rank_papers_for(
+        subscribers=interests,
+        candidates=candidates,
+        limit=settings.DIGESTS["FOR_YOU_COUNT"],
+        already_sent=sent,
+        feedback_texts=_feedback_texts(interests),
+    )
+    pool = _trending_columns(candidates, day, weekly=frequency == Subscriber.Frequency.WEEKLY)
+    trending = [
+        _trending_for(person, picks, sent.get(person.subscriber_id, set()), candidates, pool)
+        for person, picks in zip(interests, for_you, strict=True)
+    ]
+    return _Plan(interests, for_you, trending)
+
+
+def _is_empty(for_you: list[RankedPaper], trending: list[RankedPaper]) -> bool:
+    """No email: nothing matched, and either we skip such days or there is nothing at all."""
+    return not for_you and (settings.DIGESTS["WHEN_EMPTY"] == "skip" or not trending)
+
+
+def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
+    """Build the digests of the active subscribers with ids in [first_id, last_id].
+
+    Subscribers who already have this period's digest are left alone, so running a batch
+    twice builds nothing the second time. A subscriber with nothing to read gets a
+    "skipped" digest (no email) unless ``WHEN_EMPTY`` asks for a short note.
+    """
+    period = period_of(day=day, frequency=frequency)
+    result = BuildResult()
+    with transaction.atomic():
+        rows = _unbuilt(period, frequency, first_id, last_id, lock=True)
+        if not rows:
+            return result
+        plan = _plan(day=day, frequency=frequency, rows=rows)
+        digests, contents = [], []
+        for person, for_you, trending in zip(
+            plan.interests, plan.for_you, plan.trending, strict=True
+        ):
+            digest = Digest(
+                subscriber_id=person.subscriber_id, period=period, day=day, frequency=frequency
+            )
+            if _is_empty(for_you, trending):
+                digest.status = Digest.Status.SKIPPED
+                digest.error = "nothing new matched the subscriber's interests"
+                for_you, trending = [], []
+                result.empty += 1
+            digests.append(digest)
+            contents.append(
+                [(DigestItem.Section.FOR_YOU, p) for p in for_you]
+                + [(DigestItem.Section.TRENDING, p) for p in trending]
+            )
+        Digest.objects.bulk_create(digests)
+        DigestItem.objects.bulk_create(
+            DigestItem(
+                digest=digest,
+                subscriber_id=digest.subscriber_id,
+                paper_id=pick.paper_id,
+                section=section,
+                position=position,
+                score=pick.score,
+                reasons=[str(reason) for reason in pick.reasons],
+            )
+            for digest, items in zip(digests, contents, strict=True)
+            for position, (section, pick) in enumerate(items, 1)
+        )
+        result.built = len(digests) - result.empty
+    return result
+
+
+def preview_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
+    """What ``build_digest_batch`` would build, without writing anything."""
+    rows = _unbuilt(period_of(day=day, frequency=frequency), frequency, first_id, last_id)
+    plan = _plan(day=day, frequency=frequency, rows=rows)
+    empty = sum(_is_empty(f, t) for f, t in zip(plan.for_you, plan.trending, strict=True))
+    return BuildResult(built=len(rows) - empty, empty=empty)
+
+
+def _unbuilt(
+    period: str, frequency: str, first_id: int, last_id: int, *, lock: bool = False
+) -> list[tuple]:
+    """(id, keywords, authors, excluded) of active subscribers in the range without a digest."""
+    subscribers = Subscriber.objects.all()
+    if lock:
+        # Row locks (skipped when taken) keep two workers from building the same subscriber;
+        # whatever slips through is stopped by the unique (subscriber, period) constraint.
+        subscribers = subscribers.select_for_update(skip_locked=True, of=("self",))
+    return list(
+        subscribers.filter(
+            pk__range=(first_id, last_id), status=Subscriber.Status.ACTIVE, frequency=frequency
+        )
+        .exclude(pk__in=Digest.objects.filter(period=period).values("subscriber_id"))
+        .order_by("pk")
+        .values_list("pk", "keywords", "authors", "excluded_keywords")
+    )
+
+
+def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
+    """Interests of the given subscribers, in four queries whatever their number."""
+    ids = [row[0] for row in rows]
+    topics: dict[int, list[int]] = {}
+    for subscriber_id, topic_id in Subscriber.topics.through.objects.filter(
+        subscriber_id__in=ids
+    ).values_list("subscriber_id", "topic_id"):
+        topics.setdefault(subscriber_id, []).append(topic_id)
+    liked: dict[int, list[int]] = {}
+    disliked: dict[int, list[int]] = {}
+    for subscriber_id, paper_id, signal in Feedback.objects.filter(
+        subscriber_id__in=ids
+    ).values_list("subscriber_id", "paper_id", "signal"):
+        (liked if signal > 0 else disliked).setdefault(subscriber_id, []).append(paper_id)
+    last_day = dict(
+        Digest.objects.filter(
+            subscriber_id__in=ids, status__in=[Digest.Status.SENT, Digest.Status.UNKNOWN]
+        )
+        .values("subscriber_id")
+        .annotate(last=Max("day"))
+        .values_list("subscriber_id", "last")
+    )
+    return [
+        Interests(
+            subscriber_id=pk,
+            topic_ids=tuple(topics.get(pk, ())),
+            keywords=tuple(keywords),
+            authors=tuple(authors),
+            excluded=tuple(excluded),
+            since=last_day.get(pk),
+            liked=tuple(liked.get(pk, ())),
+            disliked=tuple(disliked.get(pk, ())),
+        )
+        for pk, keywords, authors, excluded in rows
+    ]
+
+
+def _already_sent(subscriber_ids: list[int], paper_ids: list[int]) -> dict[int, set[int]]:
+    sent: dict[int, set[int]] = {}
+    for subscriber_id, paper_id in DigestItem.objects.filter(
+        subscriber_id__in=subscriber_ids, paper_id__in=paper_ids
+    ).values_list("subscriber_id", "paper_id"):
+        sent.setdefault(subscriber_id, set()).add(paper_id)
+    return sent
+
+
+def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]]:
+    ids = {p for i in interests for p in (*i.liked, *i.disliked)}
+    if not ids:
+        return {}
+    rows = Paper.objects.filter(pk__in=ids).values_list("pk", "title", "abstract")
+    return {pk: (title, abstract) for pk, title, abstract in rows}
+
+
+def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:
+    """Candidate columns of the latest listed day (the whole window, weekly), most upvoted first."""
+    columns = range(candidates.size)
+    if not weekly:
+        listed = [d for d in candidates.days.tolist() if 0 < d <= day.toordinal()]
+        latest = max(listed, default=0)
+        columns = [c for c in columns if candidates.days[c] == latest]
+    order = sorted(columns, key=lambda c: (-candidates.papers[c].upvotes, candidates.paper_ids[c]))
+    return order[:_TRENDING_POOL]
+
+
+def _trending_for(
+    interests: Interests,
+    for_you: list[RankedPaper],
+    sent: set[int],
+    candidates: CandidateSet,
+    trending: list[int],
+) -> list[RankedPaper]:
+    """The day's most upvoted papers this subscriber has not had and did not exclude."""
+    picked = {p.paper_id for p in for_you} | sent
+    wanted = settings.DIGESTS["TRENDING_COUNT"]
+    chosen: list[RankedPaper] = []
+    for column in trending:
+        if len(chosen) == wanted:
+            break
+        paper = candidates.papers[column]
+        if paper.paper_id in picked:
+            continue
+        if any(candidates.mentions(phrase.casefold())[column] for phrase in interests.excluded):
+            continue
+        chosen.append(RankedPaper(paper.paper_id, 0.0, candidates.paper_reasons[column]))
+    return chosen

@@ -1,0 +1,15 @@
+"""Signal receivers: entry points only, each hands over to the module that does the work."""
+
+from typing import Any
+
+from anymail.signals import AnymailTrackingEvent, tracking
+from django.dispatch import receiver
+
+from .webhooks import record_tracking_event
+
+
+@receiver(tracking)
+def on_tracking_event(
+    sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any
+) -> None:
+    record_tracking_event(event)
