@@ -120,7 +120,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A task not acknowledged within this time is handed to another worker; retry countdowns
 # stay below it so a retried task is never delivered twice by the broker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
 
 # --- Email: any anymail ESP or SMTP, chosen by EMAIL_BACKEND; .eml files by default.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "digest_site.mail.EmlFileBackend")
@@ -232,7 +234,7 @@ DIGESTS = {
     "STALE_CLAIM_MINUTES": 30,
     "MAX_SEND_RETRIES": 6,
     "RETRY_BASE_SECONDS": 60,
-    "RETRY_MAX_SECONDS": 1800,
+    "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
     # Beat schedule created by migration (editable in the admin afterwards).
     "HOUR_UTC": int(os.environ.get("DIGEST_HOUR_UTC", "7")),
     "WEEKDAY": os.environ.get("DIGEST_WEEKDAY", "1"),  # crontab day_of_week: 1 = Monday
