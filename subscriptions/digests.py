@@ -74,18 +74,24 @@ def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
     return candidates
 
 
-def subscriber_id_ranges(*, frequency: str, size: int) -> Iterator[tuple[int, int]]:
-    """(first id, last id) of consecutive batches of active subscribers, by keyset paging.
+_LAST_ID = 2**62
 
-    Only ids are read, ``size`` at a time: the subscribers are never all loaded at once.
+
+def subscriber_id_ranges(*, frequency: str, size: int) -> Iterator[tuple[int, int]]:
+    """(first id, last id) ranges that tile all ids, each holding ``size`` active subscribers.
+
+    Keyset paging: only ids are read, ``size`` at a time, so the subscribers are never all
+    loaded at once. The ranges leave no gap, so a digest built earlier for someone who has
+    since left still falls in a batch (and is marked skipped rather than left pending).
     """
     after = 0
     active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
     while True:
         ids = list(active.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
-        if not ids:
+        if len(ids) < size:
+            yield after + 1, _LAST_ID
             return
-        yield ids[0], ids[-1]
+        yield after + 1, ids[-1]
         after = ids[-1]
 
 

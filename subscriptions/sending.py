@@ -83,7 +83,8 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
             report.failed += 1
         failures_in_a_row += 1
         if failures_in_a_row >= settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]:
-            reason = f"paused after {failures_in_a_row} failed sends in a row (last: {outcome})"
+            last = outcome if isinstance(outcome, TransientSendError) else describe(outcome)
+            reason = f"paused after {failures_in_a_row} failed sends in a row (last: {last})"
             DigestRun.objects.filter(period=period).update(paused_reason=reason)
             logger.error("digests for %s: %s", period, reason)
             report.paused = True
@@ -108,7 +109,7 @@ def send_digest(digest: Digest) -> str | Exception:
             return error
         # Back to pending: the ESP did not take it, so sending again cannot duplicate it.
         Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
-            status=Digest.Status.PENDING, error=str(transient)[:2000]
+            status=Digest.Status.PENDING, error=str(transient)
         )
         return transient
     status = getattr(email, "anymail_status", None)
@@ -139,9 +140,9 @@ def _claim(digest: Digest) -> bool:
 
 
 def _record_failure(digest: Digest, error: Exception) -> None:
-    logger.warning("digest %s failed for good: %s", digest.pk, error)
+    logger.warning("digest %s failed for good: %s", digest.pk, describe(error))
     Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
-        status=Digest.Status.FAILED, error=f"{error.__class__.__name__}: {error}"[:2000]
+        status=Digest.Status.FAILED, error=describe(error)
     )
 
 
@@ -152,14 +153,23 @@ def _as_transient(error: Exception) -> TransientSendError | None:
         if code is None and not isinstance(error, AnymailAPIError):
             return None
         if code is None or code == 429 or code >= 500:
-            return TransientSendError(str(error), _retry_after(error))
+            return TransientSendError(describe(error), _retry_after(error))
         return None
     if isinstance(error, smtplib.SMTPResponseException):
-        return TransientSendError(str(error)) if 400 <= error.smtp_code < 500 else None
+        return TransientSendError(describe(error)) if 400 <= error.smtp_code < 500 else None
     # Timeouts, refused connections and other SMTP trouble (all OSError subclasses).
     if isinstance(error, OSError):
-        return TransientSendError(f"{error.__class__.__name__}: {error}")
+        return TransientSendError(describe(error))
     return None
+
+
+def describe(error: Exception) -> str:
+    """A one-line account of a send error (anymail's own can fail to describe themselves)."""
+    try:
+        text = str(error)
+    except Exception:
+        text = repr(error.args)
+    return f"{error.__class__.__name__}: {text}"[:2000]
 
 
 def _retry_after(error: AnymailError) -> float | None:
