@@ -24,6 +24,9 @@ migrate: install
 
 seed: migrate
 	$(RUN_ENV) $(BIN)/python manage.py ingest seeds/hf-daily-papers-2025-11-06.txt
+	$(RUN_ENV) $(BIN)/python manage.py demo_subscribers
+	$(RUN_ENV) $(BIN)/python manage.py send_digests --date 2025-11-06
+	@echo "Emails (digests, confirmations) are written under var/outbox/."
 
 run: seed
 	@echo "Serving Paper Digest at http://$(HOST):$(PORT)/"

@@ -72,7 +72,8 @@ class DigestRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.TextField(
-        blank=True, help_text="Why sending stopped (too many failures in a row), if it did."
+        blank=True,
+        help_text="Why sending stopped (too many failures in a row). Clear it to resume.",
     )
 
     class Meta:

@@ -177,7 +177,8 @@ def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
     if subscriber is None:
         return _bad_link(request)
     if request.method == "GET":
-        return render(request, "subscriptions/unsubscribe.html", {"subscriber": subscriber})
+        context = {"subscriber": subscriber, "token": token}
+        return render(request, "subscriptions/unsubscribe.html", context)
     preferences.unsubscribe(subscriber)
     return render(request, "subscriptions/unsubscribed.html", {"subscriber": subscriber})
 

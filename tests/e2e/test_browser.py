@@ -5,12 +5,15 @@ The test thread touches the database only before the browser starts and after it
 """
 
 import re
+from datetime import date
 
 import pytest
 from django.core import mail
 
 from subscriptions.models import Subscriber
+from subscriptions.runs import run_in_process
 from tests.conftest import ARTIFACTS
+from tests.subscriptions.helpers import html_part
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,14 +77,10 @@ def test_a_researcher_subscribes_confirms_manages_and_unsubscribes(
         page.get_by_role("button", name="Save preferences").click()
         expect(page.get_by_text("Saved.")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "preferences.png", full_page=True)
-
-        page.get_by_role("link", name="Unsubscribe").click()
-        page.get_by_role("button", name="Unsubscribe").click()
-        expect(page.get_by_role("heading", name="You're unsubscribed")).to_be_visible()
         browser.close()
 
     grace = Subscriber.objects.get(email="grace@example.org")
-    assert grace.status == Subscriber.Status.UNSUBSCRIBED
+    assert grace.status == Subscriber.Status.ACTIVE
     assert grace.frequency == "weekly"
     assert sorted(grace.topics.values_list("slug", flat=True)) == [
         "face-analysis",
@@ -89,3 +88,30 @@ def test_a_researcher_subscribes_confirms_manages_and_unsubscribes(
         "segmentation",
     ]
     assert grace.keywords == ["LoRA", "face recognition"]
+
+    # The week's run: the confirmed subscriber gets her digest.
+    run_in_process(day=date(2025, 11, 6), frequency="weekly")
+    [digest] = [
+        m
+        for m in mail.outbox
+        if m.to == ["grace@example.org"]
+        and "Paper Digest" in m.subject
+        and "/digest/view/" in m.body
+    ]
+    one_click = digest.extra_headers["List-Unsubscribe"].strip("<>")
+    assert "Faceptor: A Generalist Model for Face Perception" in digest.body
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 800, "height": 1200})
+        page.set_content(html_part(digest))
+        page.screenshot(path=ARTIFACTS / "digest-email.png", full_page=True)
+
+        # A mail client that only opens the List-Unsubscribe address gets one button.
+        page.goto(one_click)
+        page.get_by_role("button", name="Unsubscribe").click()
+        expect(page.get_by_role("heading", name="You're unsubscribed")).to_be_visible()
+        browser.close()
+
+    grace.refresh_from_db()
+    assert grace.status == Subscriber.Status.UNSUBSCRIBED
