@@ -6,14 +6,15 @@ The test thread touches the database only before the browser starts and after it
 
 import re
 from datetime import date
+from email import message_from_bytes, policy
 
 import pytest
 from django.core import mail
 
+from digest_site.mail import EmlFileBackend
 from subscriptions.models import Subscriber
 from subscriptions.runs import run_in_process
 from tests.conftest import ARTIFACTS
-from tests.subscriptions.helpers import html_part
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,6 +34,18 @@ def confirmation_link(live_server_url: str) -> str:
     match = re.search(r"https?://[^/\s]+(/confirm/\S+)", email.body)
     assert match, email.body
     return live_server_url + match.group(1)
+
+
+def eml_html(message, settings) -> str:
+    """Write ``message`` with the .eml backend `make run` uses, read it back, return its HTML."""
+    settings.EMAIL_FILE_PATH = str(ARTIFACTS / "outbox")
+    for old in (ARTIFACTS / "outbox").glob("*.eml"):
+        old.unlink()
+    EmlFileBackend().send_messages([message])
+    [path] = (ARTIFACTS / "outbox").glob("*.eml")
+    parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    return parsed.get_body(("html",)).get_content()
 
 
 def test_a_researcher_subscribes_confirms_manages_and_unsubscribes(
@@ -104,7 +117,8 @@ def test_a_researcher_subscribes_confirms_manages_and_unsubscribes(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 800, "height": 1200})
-        page.set_content(html_part(digest))
+        # The digest as a mail client gets it: an .eml file, its HTML part rendered.
+        page.set_content(eml_html(digest, settings))
         page.screenshot(path=ARTIFACTS / "digest-email.png", full_page=True)
 
         # A mail client that only opens the List-Unsubscribe address gets one button.
