@@ -94,9 +94,10 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
 
 def send_digest(digest: Digest) -> str | Exception:
     """Claim, send and record one digest: "sent", "skipped", or the error it failed with."""
+    # Rendered before the claim: a template error leaves the digest pending, not "sending".
+    email = digest_email(digest)
     if not _claim(digest):
         return "skipped"
-    email = digest_email(digest)
     try:
         email.send()
     except (AnymailRecipientsRefused, smtplib.SMTPRecipientsRefused) as error:

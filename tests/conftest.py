@@ -68,7 +68,17 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def seeded(db: None) -> None:
+def default_topics(db: None) -> None:
+    """The topics migration 0002 creates (a transactional test's flush removes them)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("papers.migrations.0002_default_topics").add_topics(apps, None)
+
+
+@pytest.fixture
+def seeded(default_topics: None) -> None:
     """The database with the seed listing ingested (82 papers, tagged with topics)."""
     from papers.ingest import ingest_location
 
