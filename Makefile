@@ -26,6 +26,7 @@ seed: migrate
 	$(RUN_ENV) $(BIN)/python manage.py ingest seeds/hf-daily-papers-2025-11-06.txt
 	$(RUN_ENV) $(BIN)/python manage.py demo_subscribers
 	$(RUN_ENV) $(BIN)/python manage.py send_digests --date 2025-11-06
+	$(RUN_ENV) $(BIN)/python manage.py local_admin
 	@echo "Emails (digests, confirmations) are written under var/outbox/."
 
 run: seed

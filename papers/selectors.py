@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from .models import Paper, PaperTopic, Topic
+from .models import Paper, PaperTopic, Topic, UpvoteObservation
 
 SEARCH_RESULTS_LIMIT = 50
 
@@ -62,3 +64,17 @@ def search_papers(*, query: str, topic: Topic | None = None) -> QuerySet[Paper]:
         papers = papers.filter(topic_tags__topic=topic, topic_tags__origin__in=["auto", "added"])
     ordered = papers.order_by("-featured_on", "-upvotes", "id")[:SEARCH_RESULTS_LIMIT]
     return with_shown_tags(ordered)
+
+
+def with_growth(papers: QuerySet[Paper], *, hours: int = 24) -> QuerySet[Paper]:
+    """``papers`` annotated with ``growth``: upvotes gained over the last ``hours``.
+
+    Measured from the last count seen before the window opened (zero if none was).
+    """
+    before = timezone.now() - timedelta(hours=hours)
+    baseline = (
+        UpvoteObservation.objects.filter(paper=OuterRef("pk"), observed_at__lt=before)
+        .order_by("-observed_at")
+        .values("upvotes")[:1]
+    )
+    return papers.annotate(growth=F("upvotes") - Coalesce(Subquery(baseline), 0))

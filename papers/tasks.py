@@ -7,7 +7,7 @@ from django.conf import settings
 
 from .ingest import ingest_source as ingest_named_source
 from .ingest import parse_day
-from .topics import retag_all_papers
+from .topics import retag_all_papers, tag_papers
 
 
 # No task-level retry: fetch_document already retries passing failures, and the beat
@@ -38,3 +38,9 @@ def ingest_source(
 def retag_papers() -> int:
     """Recompute every paper's automatic topic tags (after a topic's keywords changed)."""
     return retag_all_papers()
+
+
+@shared_task(acks_late=True)
+def retag_selected_papers(paper_ids: list[int]) -> int:
+    """Recompute the automatic topic tags of the given papers (an admin's bulk action)."""
+    return tag_papers(paper_ids=paper_ids)

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from papers.models import Paper
-from papers.selectors import visible_papers
+from papers.selectors import visible_papers, with_shown_tags
 
 from .candidates import CandidateSet, candidate_papers, topic_profiles, vectorise_candidates
 from .interests import Interests
@@ -298,3 +298,33 @@ def _trending_for(
             continue
         chosen.append(RankedPaper(paper.paper_id, 0.0, candidates.paper_reasons[column]))
     return chosen
+
+
+def preview_digest(*, subscriber: Subscriber, day: date) -> tuple[Digest, list[DigestItem]]:
+    """The digest ``subscriber`` would get for ``day``, unsaved: nothing is written or sent."""
+    row = (subscriber.pk, subscriber.keywords, subscriber.authors, subscriber.excluded_keywords)
+    plan = _plan(day=day, frequency=subscriber.frequency, rows=[row])
+    digest = Digest(
+        subscriber=subscriber,
+        period=period_of(day=day, frequency=subscriber.frequency),
+        day=day,
+        frequency=subscriber.frequency,
+    )
+    picks = [(DigestItem.Section.FOR_YOU, p) for p in plan.for_you[0]] + [
+        (DigestItem.Section.TRENDING, p) for p in plan.trending[0]
+    ]
+    papers = with_shown_tags(Paper.objects.filter(pk__in=[p.paper_id for _, p in picks]))
+    by_id = {paper.pk: paper for paper in papers}
+    items = [
+        DigestItem(
+            digest=digest,
+            subscriber=subscriber,
+            paper=by_id[pick.paper_id],
+            section=section,
+            position=position,
+            score=pick.score,
+            reasons=[str(reason) for reason in pick.reasons],
+        )
+        for position, (section, pick) in enumerate(picks, 1)
+    ]
+    return digest, items

@@ -6,6 +6,7 @@ template and context it uses (after healthchecks' ``emails.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from .models import Digest, Subscriber
+from .models import Digest, DigestItem, Subscriber
 from .tokens import confirmation_token, digest_view_token, feedback_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
@@ -86,15 +87,16 @@ def excerpt(text: str, limit: int = _EXCERPT_CHARACTERS) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
 
 
-def digest_context(digest: Digest) -> dict[str, Any]:
+def digest_context(digest: Digest, items: Iterable[DigestItem] | None = None) -> dict[str, Any]:
     """Everything the digest templates show, for the email and the "view in browser" page.
 
-    ``digest`` should come with its subscriber and items (and their papers) loaded.
+    ``digest`` should come with its subscriber and items (and their papers) loaded; a
+    preview passes unsaved ``items`` instead.
     """
     subscriber = digest.subscriber
     manage = manage_token(subscriber)
     sections: dict[str, list[dict[str, Any]]] = {"for_you": [], "trending": []}
-    for item in digest.items.all():
+    for item in digest.items.all() if items is None else items:
         paper = item.paper
         sections[item.section].append(
             {
@@ -135,8 +137,13 @@ def digest_context(digest: Digest) -> dict[str, Any]:
     }
 
 
-def digest_email(digest: Digest) -> EmailMultiAlternatives:
-    """A subscriber's digest, with one-click unsubscribe and list headers."""
+def digest_email(
+    digest: Digest, items: Iterable[DigestItem] | None = None, *, to: str | None = None
+) -> EmailMultiAlternatives:
+    """A subscriber's digest, with one-click unsubscribe and list headers.
+
+    ``items`` and ``to`` serve the admin's test send: unsaved items, another address.
+    """
     manage = manage_token(digest.subscriber)
     one_click = absolute(reverse("subscriptions:one_click_unsubscribe", args=[manage]))
     domain = urlsplit(settings.SITE_URL).hostname or "localhost"
@@ -148,8 +155,14 @@ def digest_email(digest: Digest) -> EmailMultiAlternatives:
         "Message-ID": f"<digest-{digest.pk}-{digest.period}@{domain}>",
     }
     email = message(
-        "digest", to=digest.subscriber.email, context=digest_context(digest), headers=headers
+        "digest",
+        to=to or digest.subscriber.email,
+        context=digest_context(digest, items),
+        headers=headers,
     )
+    if to is not None:
+        email.subject = f"[TEST] {email.subject}"
+        del email.extra_headers["Message-ID"]
     if settings.DIGEST_REPLY_TO:
         email.reply_to = [settings.DIGEST_REPLY_TO]
     return email

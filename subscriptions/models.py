@@ -27,6 +27,7 @@ class Subscriber(models.Model):
         UNSUBSCRIBED = "unsubscribed", "unsubscribed"
         BOUNCED = "bounced", "bounced"
         COMPLAINED = "complained", "complained"
+        SUPPRESSED = "suppressed", "suppressed by an editor"
 
     class Frequency(models.TextChoices):
         DAILY = "daily", "daily"
@@ -138,7 +139,7 @@ class DigestItem(models.Model):
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="items")
     # Denormalised from the digest so the database itself forbids sending a paper twice.
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
-    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE, related_name="+")
+    paper = models.ForeignKey("papers.Paper", on_delete=models.CASCADE, related_name="digest_items")
     section = models.CharField(max_length=8, choices=Section.choices)
     position = models.PositiveSmallIntegerField()
     score = models.FloatField(default=0.0)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from .emails import digest_email
@@ -189,3 +189,20 @@ def mark_stale_claims_unknown() -> int:
         status=Digest.Status.UNKNOWN,
         error="the worker stopped between claiming and recording; the ESP may have it",
     )
+
+
+def retry_failed_digests(*, digest_ids: list[int]) -> list[tuple[str, int, int]]:
+    """Put failed digests back to pending; the (period, first id, last id) ranges to send.
+
+    Only "failed" ones move: a sent or "unknown" digest is never resent.
+    """
+    Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.FAILED).update(
+        status=Digest.Status.PENDING, error=""
+    )
+    ranges = (
+        Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.PENDING)
+        .values("period")
+        .annotate(first=Min("subscriber_id"), last=Max("subscriber_id"))
+        .values_list("period", "first", "last")
+    )
+    return list(ranges)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .runs import finish_run, process_batch, start_run
-from .sending import mark_stale_claims_unknown
+from .sending import mark_stale_claims_unknown, send_pending_digests
 from .signup import owed_confirmation_ids, send_owed_confirmation
 
 logger = logging.getLogger(__name__)
@@ -83,3 +83,10 @@ def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: in
 def mark_stale_digests_unknown() -> int:
     """Digests a dead worker left "sending" become "unknown" (never resent blindly)."""
     return mark_stale_claims_unknown()
+
+
+@shared_task(acks_late=True)
+def send_pending_batch(period: str, first_id: int, last_id: int) -> dict:
+    """Send what is pending in a range of one period (e.g. failed digests put back)."""
+    report = send_pending_digests(period=period, first_id=first_id, last_id=last_id)
+    return {"sent": report.sent, "failed": report.failed, "retry_later": report.retry_later}
