@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "digest_site.middleware.MalformedWebhookMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -153,7 +155,29 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# Served by WhiteNoise from STATIC_ROOT after `collectstatic` (compressed, no manifest, so
+# templates work before collectstatic has run, e.g. in tests and `make run`).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- HTTPS. HTTPS=1 in production (behind a proxy that sets X-Forwarded-Proto) turns on the
+# redirect, HSTS and secure cookies; `manage.py check --deploy` then has nothing to say.
+HTTPS = _env_bool("HTTPS", False)
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Fetching listings.
 FETCH_TIMEOUT_SECONDS = float(os.environ.get("FETCH_TIMEOUT_SECONDS", "20"))
@@ -166,12 +190,26 @@ HF_DAILY_PAPERS_URL = "https://huggingface.co/api/daily_papers?date={date}"
 ARXIV_LISTING_URL = "https://arxiv.org/list/{category}/new"
 ARXIV_CATEGORIES = _env_list("ARXIV_CATEGORIES", "cs.LG,cs.CV,cs.CL,cs.AI,cs.IR")
 
+# LOG_FORMAT=json writes one JSON object a line (for log collectors); plain text otherwise.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "digest_site.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("LOG_FORMAT") == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# /healthz answers 503 when the last successful ingest or the last digest run is older.
+HEALTH_MAX_INGEST_AGE_HOURS = int(os.environ.get("HEALTH_MAX_INGEST_AGE_HOURS", "36"))
+HEALTH_MAX_DIGEST_AGE_HOURS = int(os.environ.get("HEALTH_MAX_DIGEST_AGE_HOURS", "36"))
 
 # --- Topics and ranking. Weights live here, not in code paths.
 TOPIC_TAG_THRESHOLD = float(os.environ.get("TOPIC_TAG_THRESHOLD", "0.5"))

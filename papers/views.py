@@ -6,6 +6,7 @@ from datetime import date
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 
 from .models import Topic
 from .selectors import (
@@ -18,6 +19,7 @@ from .selectors import (
 )
 
 
+@require_safe
 def paper_list(request: HttpRequest) -> HttpResponse:
     """The papers of a day (the latest by default), most upvoted first; or search results."""
     topics = list(Topic.objects.order_by("name"))
@@ -25,7 +27,8 @@ def paper_list(request: HttpRequest) -> HttpResponse:
     topic = next((t for t in topics if t.slug == slug), None)
     if slug and topic is None:
         raise Http404("No such topic.")
-    query = request.GET.get("q", "").strip()[:200]
+    # NUL can reach a query string but not a PostgreSQL text parameter.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
     context = {"topics": topics, "topic": topic, "query": query}
     if query:
         context["papers"] = list(search_papers(query=query, topic=topic))
@@ -37,6 +40,7 @@ def paper_list(request: HttpRequest) -> HttpResponse:
     return render(request, "papers/paper_list.html", context)
 
 
+@require_safe
 def day_archive(request: HttpRequest, day: str) -> HttpResponse:
     """The permanent page of one day's trending list (``/digest/2025-11-06/``)."""
     try:
@@ -70,6 +74,7 @@ def _requested_day(request: HttpRequest) -> date | None:
         raise Http404("Not a date.") from None
 
 
+@require_safe
 def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One paper: abstract, links and topics."""
     paper = get_object_or_404(with_shown_tags(visible_papers()), pk=pk)

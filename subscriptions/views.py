@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.models import Paper
 
@@ -70,6 +70,7 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
     return redirect("subscriptions:check_inbox")
 
 
+@require_safe
 def check_inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "subscriptions/check_inbox.html")
 
@@ -223,6 +224,7 @@ def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "subscriptions/feedback.html", context)
 
 
+@require_safe
 def view_digest(request: HttpRequest, token: str) -> HttpResponse:
     """A digest as a web page (the "view in browser" link): the same HTML as the email."""
     try:

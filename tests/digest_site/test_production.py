@@ -1,0 +1,107 @@
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from digest_site.logs import JsonFormatter
+from papers.models import IngestRun
+from subscriptions.models import DigestRun
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args, env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_documented_production_environment_passes_check_deploy(tmp_path):
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={
+            "SECRET_KEY": secrets.token_urlsafe(60),
+            "ALLOWED_HOSTS": "digest.example.org",
+            "HTTPS": "1",
+            "VAR_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_without_a_secret_key_production_refuses_to_start(tmp_path):
+    result = manage("check", env={"VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_logs_can_be_one_json_object_a_line():
+    record = logging.LogRecord(
+        "papers.ingest", logging.INFO, __file__, 1, "ingested %s", ("x",), None
+    )
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "INFO" and entry["logger"] == "papers.ingest"
+    assert entry["message"] == "ingested x"
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_until_ingest_and_digests_have_run(client):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert set(response.json()["problems"]) == {"ingest", "digests"}
+
+    IngestRun.objects.create(location="x", status="succeeded", finished_at=timezone.now())
+    DigestRun.objects.create(period="2025-11-06", frequency="daily")
+    ok = client.get("/healthz")
+    assert ok.status_code == 200
+    assert ok.json() == {"status": "ok", "problems": {}}
+
+
+@pytest.mark.django_db
+def test_healthz_says_what_is_stale(client, settings):
+    IngestRun.objects.create(
+        location="x", status="succeeded", finished_at=timezone.now() - timedelta(days=3)
+    )
+    DigestRun.objects.create(period="2025-11-06", frequency="daily")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "older than 36 h" in response.json()["problems"]["ingest"]
+    assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_healthz_reports_an_unreachable_broker(client, settings):
+    IngestRun.objects.create(location="x", status="succeeded", finished_at=timezone.now())
+    DigestRun.objects.create(period="2025-11-06", frequency="daily")
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["problems"] == {"broker": "broker unreachable: ConnectionError"}
+
+
+def test_static_files_are_served_by_whitenoise_without_debug(client, settings):
+    # Production serves STATIC_ROOT (filled by collectstatic); here WhiteNoise reads the
+    # source folders directly, through the same middleware.
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+    assert not settings.DEBUG
+    response = client.get("/static/site.css")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
+    assert b"Paper Digest" in b"".join(response.streaming_content)
