@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 from papers.models import IngestRun
 from subscriptions.models import DigestRun
@@ -25,13 +26,12 @@ def _database() -> str | None:
 
 
 def _broker() -> str | None:
-    if not settings.REDIS_URL:
+    if not settings.BROKER_URL:
         return None  # tasks run in-process: there is no broker to reach
-    import redis
-
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
-    except redis.RedisError as error:
+        with Connection(settings.BROKER_URL, connect_timeout=2) as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+    except Exception as error:
         return f"broker unreachable: {error.__class__.__name__}"
     return None
 
