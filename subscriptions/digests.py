@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
 from papers.selectors import visible_papers, with_shown_tags
@@ -46,7 +46,7 @@ def candidate_window(*, day: date, frequency: str) -> tuple[date, date]:
     return day - timedelta(days=days - 1), day
 
 
-def window_papers(*, day: date, frequency: str):  # -> QuerySet[Paper]
+def window_papers(*, day: date, frequency: str) -> QuerySet[Paper]:
     """Visible papers featured in the window (or, never featured, published in it)."""
     start, end = candidate_window(day=day, frequency=frequency)
     return visible_papers().filter(

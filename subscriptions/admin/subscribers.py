@@ -1,8 +1,4 @@
-"""Admin for subscribers and digests: who gets what, and whether sending works.
-
-Actions that send mail or queue work are POSTs with a confirmation page; each change is
-written to Django's admin log.
-"""
+"""Subscribers: lists, actions (resend, suppress, export), today's digest preview."""
 
 from __future__ import annotations
 
@@ -13,49 +9,21 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from papers.admin import PaperAdmin, TopicAdmin
-from papers.models import Paper, Topic
-
-from .digests import preview_digest
-from .emails import digest_context, digest_email
-from .emails import render as render_email
-from .models import Digest, DigestItem, DigestRun, Feedback, Subscriber
-from .selectors import digests_with_content
-from .sending import retry_failed_digests
-from .signup import request_confirmation
-from .tasks import send_pending_batch
+from ..digests import preview_digest
+from ..emails import digest_context, digest_email
+from ..emails import render as render_email
+from ..models import Digest, Feedback, Subscriber
+from ..signup import request_confirmation
+from .common import action_confirmed, confirmation_page
 
 _EXPORT_CHUNK = 2000
-
-
-def _confirmed(request: HttpRequest) -> bool:
-    return request.POST.get("confirmed") == "yes"
-
-
-def _confirmation_page(
-    request: HttpRequest, queryset: QuerySet[Any], *, action: str, title: str, warning: str
-) -> HttpResponse:
-    """The intermediate page of an action: what it will do, to whom, and one button."""
-    context = {
-        **admin.site.each_context(request),
-        "title": title,
-        "warning": warning,
-        "objects": queryset[:100],
-        "count": queryset.count(),
-        "action": action,
-        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-        "checkbox_name": ACTION_CHECKBOX_NAME,
-    }
-    return render(request, "admin/confirm_action.html", context)
 
 
 class FeedbackInline(admin.TabularInline):
@@ -134,8 +102,8 @@ class SubscriberAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Subscriber]
     ) -> HttpResponse | None:
         pending = queryset.filter(status=Subscriber.Status.PENDING)
-        if not _confirmed(request):
-            return _confirmation_page(
+        if not action_confirmed(request):
+            return confirmation_page(
                 request,
                 pending,
                 action="resend_confirmation",
@@ -261,165 +229,3 @@ def _csv_rows(ids: QuerySet[Any]) -> Iterator[str]:
                 ]
             )
         after = chunk[-1][0]
-
-
-class DigestItemInline(admin.TabularInline):
-    model = DigestItem
-    extra = 0
-    can_delete = False
-    fields = ["section", "position", "paper", "score", "reasons"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DigestItem]:
-        return super().get_queryset(request).select_related("paper")
-
-
-@admin.register(Digest)
-class DigestAdmin(admin.ModelAdmin):
-    list_display = ["period", "subscriber", "status", "attempts", "sent_at", "error"]
-    list_filter = ["status", "frequency", "day"]
-    search_fields = ["subscriber__email", "esp_message_id"]
-    list_select_related = ["subscriber"]
-    readonly_fields = [f.name for f in Digest._meta.fields]
-    inlines = [DigestItemInline]
-    actions = ["retry_failed"]
-    change_list_template = "admin/subscriptions/digest/change_list.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @admin.action(description="Retry selected failed digests")
-    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Digest]) -> HttpResponse | None:
-        failed = queryset.filter(status=Digest.Status.FAILED).select_related("subscriber")
-        if not _confirmed(request):
-            return _confirmation_page(
-                request,
-                failed,
-                action="retry_failed",
-                title="Retry failed digests?",
-                warning="Each failed digest below goes back to pending and is sent once more. "
-                "Sent digests and those with an unknown outcome are never resent.",
-            )
-        digests = list(failed)
-        ranges = retry_failed_digests(digest_ids=[d.pk for d in digests])
-        for digest in digests:
-            self.log_change(request, digest, "Queued for another send.")
-        for period, first_id, last_id in ranges:
-            transaction.on_commit(
-                lambda p=period, f=first_id, last=last_id: send_pending_batch.delay(p, f, last)
-            )
-        self.message_user(request, f"{len(digests)} failed digests queued to be sent again.")
-        return None
-
-    def get_urls(self) -> list[Any]:
-        summary = self.admin_site.admin_view(self.summary_view)
-        preview = self.admin_site.admin_view(self.preview_view)
-        return [
-            path("summary/", summary, name="subscriptions_digest_summary"),
-            path("<int:pk>/preview/", preview, name="subscriptions_digest_preview"),
-            *super().get_urls(),
-        ]
-
-    def summary_view(self, request: HttpRequest) -> HttpResponse:
-        """Per day and frequency: built, sent, failed, unknown, skipped; and the failures."""
-        if not self.has_view_permission(request):
-            return HttpResponse(status=403)
-        by_status = {
-            status: Count("pk", filter=Q(status=status)) for status in Digest.Status.values
-        }
-        days = (
-            Digest.objects.values("period", "frequency")
-            .annotate(built=Count("pk"), **by_status)
-            .order_by("-period", "frequency")[:60]
-        )
-        period = request.GET.get("period") or (days[0]["period"] if days else "")
-        failures = (
-            Digest.objects.filter(period=period, status=Digest.Status.FAILED)
-            .select_related("subscriber")
-            .order_by("subscriber__email")[:200]
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Digests by day",
-            "days": days,
-            "period": period,
-            "failures": failures,
-            "runs": DigestRun.objects.exclude(paused_reason="")[:10],
-        }
-        return render(request, "admin/subscriptions/digest_summary.html", context)
-
-    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """A past digest as it was sent: HTML and text, nothing sent."""
-        if not self.has_view_permission(request):
-            return HttpResponse(status=403)
-        digest = get_object_or_404(digests_with_content(), pk=pk)
-        _, text, html = render_email("digest", digest_context(digest))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Digest {digest.period} of {digest.subscriber.email} ({digest.status})",
-            "subscriber": digest.subscriber,
-            "day": digest.day,
-            "html": html,
-            "text": text,
-            "form": None,
-            "count": digest.items.count(),
-        }
-        return render(request, "admin/subscriptions/digest_preview.html", context)
-
-
-@admin.register(DigestRun)
-class DigestRunAdmin(admin.ModelAdmin):
-    list_display = ["period", "frequency", "started_at", "finished_at", "paused_reason"]
-    readonly_fields = ["period", "frequency", "started_at", "finished_at"]
-    fields = ["period", "frequency", "started_at", "finished_at", "paused_reason"]
-
-
-@admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ["subscriber", "paper", "signal", "created_at"]
-    list_select_related = ["subscriber", "paper"]
-
-
-class DigestsOfPaperInline(admin.TabularInline):
-    """Which digests included a paper (shown on the paper's page)."""
-
-    model = DigestItem
-    fk_name = "paper"
-    extra = 0
-    can_delete = False
-    fields = ["digest", "subscriber", "section", "position", "score"]
-    readonly_fields = fields
-    verbose_name_plural = "digests that included this paper"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DigestItem]:
-        return super().get_queryset(request).select_related("digest", "subscriber")
-
-
-class PaperWithDigestsAdmin(PaperAdmin):
-    # Declared here, not in papers/: papers know nothing about subscribers.
-    inlines = [*PaperAdmin.inlines, DigestsOfPaperInline]
-
-
-class TopicWithSubscribersAdmin(TopicAdmin):
-    list_display = [*TopicAdmin.list_display, "subscriber_count"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:
-        followers = Subscriber.objects.filter(topics=OuterRef("pk")).values("topics")
-        count = followers.annotate(n=Count("pk")).values("n")
-        return super().get_queryset(request).annotate(subscriber_count=Subquery(count))
-
-    @admin.display(description="subscribers", ordering="subscriber_count")
-    def subscriber_count(self, topic: Topic) -> int:
-        return getattr(topic, "subscriber_count", None) or 0
-
-
-admin.site.unregister(Paper)
-admin.site.register(Paper, PaperWithDigestsAdmin)
-admin.site.unregister(Topic)
-admin.site.register(Topic, TopicWithSubscribersAdmin)
