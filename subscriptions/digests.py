@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
@@ -144,6 +144,16 @@ def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int
     "skipped" digest (no email) unless ``WHEN_EMPTY`` asks for a short note.
     """
     period = period_of(day=day, frequency=frequency)
+    try:
+        return _build(day, frequency, period, first_id, last_id)
+    except IntegrityError:
+        # Another copy of this batch built the same digests a moment earlier (its commit fell
+        # between our look and our write). Nothing of ours was kept; theirs stand.
+        logger.info("batch %s-%s of %s was built by another worker", first_id, last_id, period)
+        return BuildResult()
+
+
+def _build(day: date, frequency: str, period: str, first_id: int, last_id: int) -> BuildResult:
     result = BuildResult()
     with transaction.atomic():
         rows = _unbuilt(period, frequency, first_id, last_id, lock=True)

@@ -126,16 +126,18 @@ def send_digest(digest: Digest) -> str | Exception:
 
 def _claim(digest: Digest) -> bool:
     """Take the digest for sending, unless someone else has or its subscriber has left."""
+    # The subscriber's status is checked through "subscriber_id IN (...)", not a join: with
+    # a join Django writes "WHERE id IN (SELECT ... JOIN ...)", which PostgreSQL does not
+    # re-check when a concurrent claim commits first, and both workers would send.
+    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).values("pk")
     claimed = Digest.objects.filter(
-        pk=digest.pk,
-        status=Digest.Status.PENDING,
-        subscriber__status=Subscriber.Status.ACTIVE,
+        pk=digest.pk, status=Digest.Status.PENDING, subscriber_id__in=active
     ).update(status=Digest.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1)
     if claimed:
         return True
     # Not ours: already taken, or the subscriber unsubscribed (or bounced) since it was built.
     Digest.objects.filter(pk=digest.pk, status=Digest.Status.PENDING).exclude(
-        subscriber__status=Subscriber.Status.ACTIVE
+        subscriber_id__in=active
     ).update(status=Digest.Status.SKIPPED, error="the subscriber is no longer active")
     return False
 
