@@ -209,6 +209,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
+# Public paper pages are cached this long (a new listing or a hidden paper shows after it).
+PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "60"))
+
 # /healthz answers 503 when the last successful ingest or the last digest run is older.
 HEALTH_MAX_INGEST_AGE_HOURS = int(os.environ.get("HEALTH_MAX_INGEST_AGE_HOURS", "36"))
 HEALTH_MAX_DIGEST_AGE_HOURS = int(os.environ.get("HEALTH_MAX_DIGEST_AGE_HOURS", "36"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_safe
 
 from .models import Topic
@@ -18,8 +20,13 @@ from .selectors import (
     with_shown_tags,
 )
 
+# Public paper pages are the same for every visitor: each URL is rendered at most once per
+# PAGE_CACHE_SECONDS (what the load test needs), so a change shows up within that time.
+_cached = cache_page(settings.PAGE_CACHE_SECONDS)
+
 
 @require_safe
+@_cached
 def paper_list(request: HttpRequest) -> HttpResponse:
     """The papers of a day (the latest by default), most upvoted first; or search results."""
     topics = list(Topic.objects.order_by("name"))
@@ -41,6 +48,7 @@ def paper_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@_cached
 def day_archive(request: HttpRequest, day: str) -> HttpResponse:
     """The permanent page of one day's trending list (``/digest/2025-11-06/``)."""
     try:
@@ -75,6 +83,7 @@ def _requested_day(request: HttpRequest) -> date | None:
 
 
 @require_safe
+@_cached
 def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One paper: abstract, links and topics."""
     paper = get_object_or_404(with_shown_tags(visible_papers()), pk=pk)

@@ -93,3 +93,14 @@ def test_bad_addresses_get_a_404(client, path):
 def test_a_hidden_paper_has_no_page(client):
     paper = make_paper(hidden=True)
     assert client.get(f"/papers/{paper.pk}/").status_code == 404
+
+
+def test_the_daily_list_is_rendered_once_per_cache_period(
+    client, seeded, django_assert_num_queries
+):
+    first = client.get("/")
+    with django_assert_num_queries(0):
+        again = client.get("/")
+    assert again.content == first.content
+    # Another address (a filter, a day) is its own page.
+    assert "Faceptor" in client.get("/?topic=face-analysis").content.decode()
