@@ -104,3 +104,17 @@ def test_the_daily_list_is_rendered_once_per_cache_period(
     assert again.content == first.content
     # Another address (a filter, a day) is its own page.
     assert "Faceptor" in client.get("/?topic=face-analysis").content.decode()
+
+
+def test_it_never_shows_a_flash_message_to_another_visitor(seeded):
+    from django.test import Client
+
+    from subscriptions.tokens import manage_token
+    from tests.factories import make_subscriber
+
+    token = manage_token(make_subscriber())
+    a, b = Client(), Client()
+    a.post(f"/preferences/{token}/", {"action": "pause"})  # leaves "Paused." to be shown
+    assert "Paused." in a.get("/").content.decode()
+    assert "Paused." not in b.get("/").content.decode()
+    assert "Paused." not in a.get("/").content.decode()  # shown once, as messages are
