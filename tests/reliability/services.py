@@ -204,6 +204,24 @@ def celery_and_cache_on(url: str) -> Iterator[None]:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# One task at a time, and nothing between workers that would slow a start or a kill.
+WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "digest_site",
+    "worker",
+    "--pool=solo",
+    "--concurrency=1",
+    "-l",
+    "info",
+    "--without-heartbeat",
+    "--without-gossip",
+    "--without-mingle",
+]
+
+
 class Worker:
     """One ``celery worker`` process (solo pool), logging to its own file."""
 
@@ -211,21 +229,7 @@ class Worker:
         self.log = log
         with log.open("wb") as output:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "digest_site",
-                    "worker",
-                    "--pool=solo",
-                    "--concurrency=1",
-                    "-l",
-                    "info",
-                    "--without-heartbeat",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
+                WORKER_COMMAND,
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

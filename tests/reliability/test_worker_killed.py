@@ -13,7 +13,6 @@ import email
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,11 +20,9 @@ from datetime import datetime, timedelta
 from email import policy
 from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,6 +32,7 @@ from subscriptions.models import Digest, Subscriber
 from subscriptions.sending import mark_stale_claims_unknown
 from subscriptions.tasks import send_digests
 from tests.factories import make_subscriber
+from tests.reliability.services import WORKER_COMMAND
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = "2025-11-06"  # the day the seed's papers are featured on
@@ -53,23 +51,6 @@ PHASE_SECONDS = 90
 STOP_SECONDS = 15
 
 
-@pytest.fixture
-def worker_database_url(django_db_setup) -> str:
-    """DATABASE_URL of the test database, for a worker process. It must be PostgreSQL."""
-    if connection.vendor != "postgresql":
-        message = f"needs PostgreSQL (DATABASE_URL) for a worker process, not {connection.vendor}"
-        if settings.RUNNING_IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = quote(db["HOST"] or "localhost", safe="")
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
-
-
 class Workers:
     """Celery worker processes, started one at a time, each logging to its own file."""
 
@@ -82,21 +63,7 @@ class Workers:
         log = self.logs / f"worker-{len(self.started) + 1}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "digest_site",
-                    "worker",
-                    "--pool=solo",
-                    "--concurrency=1",
-                    "-l",
-                    "info",
-                    "--without-heartbeat",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
+                WORKER_COMMAND,
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -220,7 +187,7 @@ def files_per_address(outbox: Path) -> Counter[str]:
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_batch_and_restarted_sends_each_digest_once(
-    redis_url, worker_database_url, seeded, tmp_path
+    redis_url, postgresql_database_url, seeded, tmp_path
 ):
     import redis
 
@@ -239,7 +206,7 @@ def test_a_worker_killed_mid_batch_and_restarted_sends_each_digest_once(
     workers = Workers(
         env={
             **os.environ,
-            "DATABASE_URL": worker_database_url,
+            "DATABASE_URL": postgresql_database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": "tests-only-not-a-secret",
             "EMAIL_BACKEND": "tests.support.slow_backend.SlowEmlBackend",
