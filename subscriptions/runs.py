@@ -7,7 +7,7 @@ The beat task hands each batch to a worker (``tasks.send_digest_batch``); the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
@@ -36,7 +36,6 @@ class RunTotals:
     failed: int = 0
     retry_later: int = 0
     paused: bool = False
-    notes: list[str] = field(default_factory=list)
 
     def add(self, built: BuildResult, report: SendReport) -> None:
         self.batches += 1
