@@ -276,7 +276,7 @@ DIGESTS = {
     # A digest claimed this long ago and still "sending" has an unknown outcome.
     "STALE_CLAIM_MINUTES": 30,
     "MAX_SEND_RETRIES": 6,
-    "RETRY_BASE_SECONDS": 60,
+    "RETRY_BASE_SECONDS": int(os.environ.get("DIGEST_RETRY_BASE_SECONDS", "60")),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
     # Beat schedule created by migration (editable in the admin afterwards).
     "HOUR_UTC": int(os.environ.get("DIGEST_HOUR_UTC", "7")),
