@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import models, transaction
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -15,8 +15,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from .ingest import SOURCES
-from .models import IngestRun, Paper, PaperSource, PaperTopic, Topic, UpvoteObservation
-from .selectors import with_growth
+from .models import IngestRun, Paper, PaperTopic, Topic, UpvoteObservation
+from .selectors import with_growth, with_shown_tags
 from .tasks import ingest_source, retag_papers, retag_selected_papers
 
 
@@ -73,10 +73,8 @@ class PaperAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Paper]:
         # Everything the list shows comes from three queries, however many rows a page has.
-        tags = PaperTopic.objects.exclude(origin=PaperTopic.Origin.REMOVED).select_related("topic")
-        return with_growth(super().get_queryset(request)).prefetch_related(
-            Prefetch("topic_tags", queryset=tags, to_attr="shown_tags"),
-            Prefetch("sources", queryset=PaperSource.objects.all()),
+        return with_shown_tags(with_growth(super().get_queryset(request))).prefetch_related(
+            "sources"
         )
 
     @admin.display(description="growth (24 h)", ordering="growth")

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
 from .models import Paper, Topic
-from .selectors import visible_papers
+from .selectors import about_topic, visible_papers
 
 FEED_LENGTH = 30
 
@@ -33,9 +33,9 @@ class TopicFeed(Feed):
 
     def items(self, topic: Topic) -> list[Paper]:
         return list(
-            visible_papers()
-            .filter(topic_tags__topic=topic, topic_tags__origin__in=["auto", "added"])
-            .order_by("-featured_on", "-upvotes", "id")[:FEED_LENGTH]
+            about_topic(visible_papers(), topic=topic).order_by("-featured_on", "-upvotes", "id")[
+                :FEED_LENGTH
+            ]
         )
 
     def item_title(self, paper: Paper) -> str:

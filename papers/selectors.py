@@ -28,6 +28,12 @@ def with_shown_tags(papers: QuerySet[Paper]) -> QuerySet[Paper]:
     return papers.prefetch_related(Prefetch("topic_tags", queryset=tags, to_attr="shown_tags"))
 
 
+def about_topic(papers: QuerySet[Paper], *, topic: Topic) -> QuerySet[Paper]:
+    """``papers`` tagged with ``topic`` (automatically or by hand, not removed by hand)."""
+    shown = [PaperTopic.Origin.AUTO, PaperTopic.Origin.ADDED]
+    return papers.filter(topic_tags__topic=topic, topic_tags__origin__in=shown)
+
+
 def latest_featured_day() -> date | None:
     """The most recent day any visible paper was featured on, or None with no papers."""
     return (
@@ -51,7 +57,7 @@ def papers_featured_on(*, day: date, topic: Topic | None = None) -> QuerySet[Pap
     """The visible papers featured on ``day`` (about ``topic``), pinned then most upvoted."""
     papers = visible_papers().filter(featured_on=day)
     if topic is not None:
-        papers = papers.filter(topic_tags__topic=topic, topic_tags__origin__in=["auto", "added"])
+        papers = about_topic(papers, topic=topic)
     return with_shown_tags(papers.order_by("-pinned", "-upvotes", "id"))
 
 
@@ -61,7 +67,7 @@ def search_papers(*, query: str, topic: Topic | None = None) -> QuerySet[Paper]:
     for word in query.split()[:10]:
         papers = papers.filter(Q(title__icontains=word) | Q(abstract__icontains=word))
     if topic is not None:
-        papers = papers.filter(topic_tags__topic=topic, topic_tags__origin__in=["auto", "added"])
+        papers = about_topic(papers, topic=topic)
     ordered = papers.order_by("-featured_on", "-upvotes", "id")[:SEARCH_RESULTS_LIMIT]
     return with_shown_tags(ordered)
 
