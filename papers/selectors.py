@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -72,12 +72,14 @@ def search_papers(*, query: str, topic: Topic | None = None) -> QuerySet[Paper]:
     return with_shown_tags(ordered)
 
 
-def with_growth(papers: QuerySet[Paper], *, hours: int = 24) -> QuerySet[Paper]:
+def with_growth(
+    papers: QuerySet[Paper], *, hours: int = 24, now: datetime | None = None
+) -> QuerySet[Paper]:
     """``papers`` annotated with ``growth``: upvotes gained over the last ``hours``.
 
     Measured from the last count seen before the window opened (zero if none was).
     """
-    before = timezone.now() - timedelta(hours=hours)
+    before = (now or timezone.now()) - timedelta(hours=hours)
     baseline = (
         UpvoteObservation.objects.filter(paper=OuterRef("pk"), observed_at__lt=before)
         .order_by("-observed_at")

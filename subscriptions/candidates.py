@@ -10,17 +10,17 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
-from django.utils import timezone
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from papers.models import Paper, PaperTopic, Topic, UpvoteObservation
+from papers.models import Paper, PaperTopic, Topic
+from papers.selectors import with_growth
 from papers.text import content_tokens, ngram_counts
 
 MAX_NGRAM = 3
@@ -307,16 +307,24 @@ def topic_profiles() -> list[TopicProfile]:
 def candidate_papers(
     *, papers: QuerySet[Paper], now: datetime | None = None
 ) -> list[CandidatePaper]:
-    """The given papers (hidden ones dropped) as ranking candidates, in three queries.
+    """The given papers (hidden ones dropped) as ranking candidates, in two queries.
 
     Growth is the rise in upvotes over the last ``GROWTH_WINDOW_HOURS``, measured from the
     last count seen before the window opened (from zero for a paper first seen inside it).
     """
-    now = now or timezone.now()
     visible = papers.filter(hidden=False)
+    hours = settings.RANKING["GROWTH_WINDOW_HOURS"]
     rows = list(
-        visible.values_list(
-            "pk", "title", "abstract", "authors", "upvotes", "featured_on", "published_on", "pinned"
+        with_growth(visible, hours=hours, now=now).values_list(
+            "pk",
+            "title",
+            "abstract",
+            "authors",
+            "upvotes",
+            "growth",
+            "featured_on",
+            "published_on",
+            "pinned",
         )
     )
     # A subquery rather than a list of ids: no limit on how many candidates there are.
@@ -329,14 +337,6 @@ def candidate_papers(
     ):
         strength = 1.0 if origin == PaperTopic.Origin.ADDED else score
         tags.setdefault(paper_id, {})[topic_id] = strength
-    window_start = now - timedelta(hours=settings.RANKING["GROWTH_WINDOW_HOURS"])
-    baseline: dict[int, int] = {}
-    for paper_id, upvotes in (
-        UpvoteObservation.objects.filter(paper_id__in=ids, observed_at__lt=window_start)
-        .order_by("paper_id", "observed_at")
-        .values_list("paper_id", "upvotes")
-    ):
-        baseline[paper_id] = upvotes
     return [
         CandidatePaper(
             paper_id=pk,
@@ -344,10 +344,10 @@ def candidate_papers(
             abstract=abstract,
             authors=tuple(authors or ()),
             upvotes=upvotes,
-            growth=upvotes - baseline.get(pk, 0),
+            growth=growth,
             day=featured_on or published_on,
             pinned=pinned,
             topic_scores=tags.get(pk, {}),
         )
-        for pk, title, abstract, authors, upvotes, featured_on, published_on, pinned in rows
+        for pk, title, abstract, authors, upvotes, growth, featured_on, published_on, pinned in rows
     ]

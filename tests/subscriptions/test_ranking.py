@@ -171,8 +171,8 @@ def test_batches_rank_each_subscriber_as_if_alone(seeded):
     assert all(alone)
 
 
-def test_candidates_are_read_in_three_queries(seeded, django_assert_num_queries):
-    with django_assert_num_queries(3):
+def test_candidates_are_read_in_two_queries(seeded, django_assert_num_queries):
+    with django_assert_num_queries(2):
         papers = candidate_papers(papers=Paper.objects.all())
     assert len(papers) == 82
 
