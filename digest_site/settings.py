@@ -270,7 +270,11 @@ DIGESTS = {
     "WHEN_EMPTY": os.environ.get("DIGEST_WHEN_EMPTY", "skip"),
     # Papers featured (or published) this many days back are candidates.
     "CANDIDATE_DAYS": {"daily": 3, "weekly": 7},
-    "BATCH_SIZE": int(os.environ.get("DIGEST_BATCH_SIZE", "500")),
+    # Subscribers per batch (a worker task): built in one transaction, then sent.
+    "BATCH_SIZE": int(os.environ.get("DIGEST_BATCH_SIZE", "1000")),
+    # Digests claimed and recorded with one query each. A worker killed mid-chunk leaves up
+    # to this many digests "unknown" (never resent) instead of sending them.
+    "SEND_CHUNK_SIZE": int(os.environ.get("DIGEST_SEND_CHUNK_SIZE", "100")),
     # Stop sending a run after this many failures in a row (the ESP is probably down).
     "MAX_CONSECUTIVE_FAILURES": int(os.environ.get("DIGEST_MAX_CONSECUTIVE_FAILURES", "20")),
     # A digest claimed this long ago and still "sending" has an unknown outcome.

@@ -111,6 +111,9 @@ class Digest(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Which claim took it: a worker claims a chunk of digests in one update, then reads back
+    # those it got when another worker took some of them first.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)

@@ -11,12 +11,13 @@ from .models import Digest, DigestItem, Subscriber
 
 
 def digests_with_content() -> QuerySet[Digest]:
-    """Digests with their subscriber, items and papers (with topic tags) loaded in bulk."""
+    """Digests with their subscriber (and topics), items and papers (with topic tags) loaded
+    in bulk: a few queries however many digests."""
     items = DigestItem.objects.order_by("section", "position").prefetch_related(
         Prefetch("paper", queryset=with_shown_tags(Paper.objects.all()))
     )
     return Digest.objects.select_related("subscriber").prefetch_related(
-        Prefetch("items", queryset=items)
+        "subscriber__topics", Prefetch("items", queryset=items)
     )
 
 

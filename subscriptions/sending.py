@@ -1,21 +1,29 @@
-"""Sending digests exactly once: claim, send through anymail, record.
+"""Sending digests exactly once: claim, send through anymail, record; a chunk at a time.
 
-Each digest is claimed with a conditional update (pending -> sending) just before it is
-sent, so two workers never both send it, and a worker killed mid-batch leaves the digests it
-had not reached pending. A digest left "sending" by a dead worker may or may not have
-reached the ESP: ``mark_stale_claims_unknown`` marks it "unknown" and it is not resent.
+A chunk of a batch's digests is claimed with one conditional update (pending -> sending)
+just before it is sent, so two workers never both send a digest; then each is sent over the
+batch's one ESP connection, and the chunk's outcomes are recorded with one update. A worker
+killed mid-chunk leaves that chunk's digests "sending": any of them may have reached the
+ESP, so ``mark_stale_claims_unknown`` later marks them "unknown" and they are not resent.
+The rest of its batch stays pending for the rerun. ``SEND_CHUNK_SIZE`` trades the number of
+digests a killed worker leaves unknown against two queries per chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
-from django.db.models import F, Max, Min
+from django.core.mail import get_connection
+from django.db.models import Case, F, Max, Min, Value, When
 from django.utils import timezone
 
 from .emails import digest_email
@@ -43,6 +51,8 @@ class SendReport:
     retry_later: int = 0
     retry_after: float | None = None
     paused: bool = False
+    failures_in_a_row: int = 0
+    last_error: str = ""
 
 
 def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendReport:
@@ -66,87 +76,152 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         )
         .order_by("subscriber_id")
     )
-    failures_in_a_row = 0
-    for digest in digests:
-        outcome = send_digest(digest)
-        if outcome == "sent":
-            report.sent += 1
-            failures_in_a_row = 0
-            continue
-        if outcome == "skipped":
-            report.skipped += 1
-            continue
-        if isinstance(outcome, TransientSendError):
-            report.retry_later += 1
-            report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
-        else:
-            report.failed += 1
-        failures_in_a_row += 1
-        if failures_in_a_row >= settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]:
-            last = outcome if isinstance(outcome, TransientSendError) else describe(outcome)
-            reason = f"paused after {failures_in_a_row} failed sends in a row (last: {last})"
-            DigestRun.objects.filter(period=period).update(paused_reason=reason)
-            logger.error("digests for %s: %s", period, reason)
-            report.paused = True
-            break
+    size = settings.DIGESTS["SEND_CHUNK_SIZE"]
+    with get_connection() as connection:  # one ESP connection for the whole batch
+        for start in range(0, len(digests), size):
+            send_chunk(digests[start : start + size], connection=connection, report=report)
+            if report.paused:
+                break
     return report
 
 
-def send_digest(digest: Digest) -> str | Exception:
-    """Claim, send and record one digest: "sent", "skipped", or the error it failed with."""
-    # Rendered before the claim: a template error leaves the digest pending, not "sending".
-    email = digest_email(digest)
-    if not _claim(digest):
-        return "skipped"
+@dataclass
+class _Outcomes:
+    """What happened to each claimed digest of a chunk, until it is recorded."""
+
+    sent: dict[int, str] = field(default_factory=dict)  # digest id -> ESP message id
+    failed: dict[int, str] = field(default_factory=dict)  # digest id -> error
+    retry: dict[int, str] = field(default_factory=dict)  # digest id -> error
+    not_tried: list[int] = field(default_factory=list)  # the run paused before these
+
+
+def send_chunk(
+    digests: Sequence[Digest], *, connection: Any = None, report: SendReport | None = None
+) -> SendReport:
+    """Claim, send and record these digests (loaded as ``digests_with_content`` does)."""
+    report = report if report is not None else SendReport()
+    connection = connection or get_connection()
+    # Rendered before the claim: a template error leaves the digests pending, not "sending".
+    emails = {digest.pk: digest_email(digest) for digest in digests}
+    periods = {digest.pk: digest.period for digest in digests}
+    claimed = _claim(list(emails))
+    report.skipped += len(emails) - len(claimed)
+    outcomes = _Outcomes()
     try:
-        email.send()
+        for digest_id, email in emails.items():
+            if digest_id not in claimed:
+                continue
+            if report.paused:
+                outcomes.not_tried.append(digest_id)
+                continue
+            _send(digest_id, email, connection, outcomes, report)
+            if report.failures_in_a_row >= settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]:
+                _pause(periods[digest_id], report)
+    finally:
+        # Also after an unexpected error: what was sent is recorded as sent, not left to
+        # become "unknown"; what was not sent goes back to pending.
+        outcomes.not_tried += [pk for pk in claimed if pk not in _decided(outcomes)]
+        _record(outcomes)
+    return report
+
+
+def _send(
+    digest_id: int, email: Any, connection: Any, outcomes: _Outcomes, report: SendReport
+) -> None:
+    """Hand one email to the ESP and note the outcome."""
+    try:
+        connection.send_messages([email])
     except (AnymailRecipientsRefused, smtplib.SMTPRecipientsRefused) as error:
-        _record_failure(digest, error)
-        return error
+        report.last_error = outcomes.failed[digest_id] = describe(error)
+        report.failed += 1
     except Exception as error:
         transient = _as_transient(error)
         if transient is None:
-            _record_failure(digest, error)
-            return error
-        # Back to pending: the ESP did not take it, so sending again cannot duplicate it.
-        Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
-            status=Digest.Status.PENDING, error=str(transient)
-        )
-        return transient
-    status = getattr(email, "anymail_status", None)
-    message_id = getattr(status, "message_id", None) or email.extra_headers["Message-ID"]
-    Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
-        status=Digest.Status.SENT,
-        sent_at=timezone.now(),
-        esp_message_id=str(message_id)[:255],
-        error="",
-    )
-    return "sent"
+            report.last_error = outcomes.failed[digest_id] = describe(error)
+            report.failed += 1
+        else:
+            # The ESP did not take it, so sending it again cannot duplicate it.
+            report.last_error = outcomes.retry[digest_id] = str(transient)
+            report.retry_later += 1
+            report.retry_after = max(report.retry_after or 0, transient.retry_after or 0) or None
+            _reconnect(connection)
+    else:
+        status = getattr(email, "anymail_status", None)
+        message_id = getattr(status, "message_id", None) or email.extra_headers["Message-ID"]
+        outcomes.sent[digest_id] = str(message_id)[:255]
+        report.sent += 1
+        report.failures_in_a_row = 0
+        return
+    report.failures_in_a_row += 1
 
 
-def _claim(digest: Digest) -> bool:
-    """Take the digest for sending, unless someone else has or its subscriber has left."""
+def _pause(period: str, report: SendReport) -> None:
+    """Stop the run: the ESP is probably down. Clearing the reason in the admin resumes it."""
+    last = report.last_error
+    reason = f"paused after {report.failures_in_a_row} failed sends in a row (last: {last})"
+    DigestRun.objects.filter(period=period).update(paused_reason=reason)
+    logger.error("digests for %s: %s", period, reason)
+    report.paused = True
+
+
+def _decided(outcomes: _Outcomes) -> set[int]:
+    return {*outcomes.sent, *outcomes.failed, *outcomes.retry, *outcomes.not_tried}
+
+
+def _reconnect(connection: Any) -> None:
+    """After a connection error, start the next send on a fresh connection."""
+    with contextlib.suppress(Exception):
+        connection.close()
+    with contextlib.suppress(Exception):
+        connection.open()
+
+
+def _claim(digest_ids: list[int]) -> set[int]:
+    """Take the digests for sending, except those someone else took or whose subscriber left.
+
+    One update in the usual case (all taken); a second and third only when some were not.
+    """
     # The subscriber's status is checked through "subscriber_id IN (...)", not a join: with
     # a join Django writes "WHERE id IN (SELECT ... JOIN ...)", which PostgreSQL does not
     # re-check when a concurrent claim commits first, and both workers would send.
     active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).values("pk")
-    claimed = Digest.objects.filter(
-        pk=digest.pk, status=Digest.Status.PENDING, subscriber_id__in=active
-    ).update(status=Digest.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1)
-    if claimed:
-        return True
-    # Not ours: already taken, or the subscriber unsubscribed (or bounced) since it was built.
-    Digest.objects.filter(pk=digest.pk, status=Digest.Status.PENDING).exclude(
-        subscriber_id__in=active
-    ).update(status=Digest.Status.SKIPPED, error="the subscriber is no longer active")
-    return False
-
-
-def _record_failure(digest: Digest, error: Exception) -> None:
-    logger.warning("digest %s failed for good: %s", digest.pk, describe(error))
-    Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
-        status=Digest.Status.FAILED, error=describe(error)
+    pending = Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.PENDING)
+    token = uuid.uuid4()
+    claimed = pending.filter(subscriber_id__in=active).update(
+        status=Digest.Status.SENDING,
+        claimed_at=timezone.now(),
+        claim_token=token,
+        attempts=F("attempts") + 1,
     )
+    if claimed == len(digest_ids):
+        return set(digest_ids)
+    # Not all ours: taken by another worker, or the subscriber unsubscribed (or bounced)
+    # since the digest was built.
+    pending.exclude(subscriber_id__in=active).update(
+        status=Digest.Status.SKIPPED, error="the subscriber is no longer active"
+    )
+    mine = Digest.objects.filter(pk__in=digest_ids, claim_token=token)
+    return set(mine.values_list("pk", flat=True))
+
+
+def _record(outcomes: _Outcomes) -> None:
+    """Write a chunk's outcomes: one update for everything sent, and one per other outcome."""
+    claimed = Digest.objects.filter(status=Digest.Status.SENDING)
+    if outcomes.sent:
+        message_ids = [When(pk=pk, then=Value(mid)) for pk, mid in outcomes.sent.items()]
+        claimed.filter(pk__in=outcomes.sent).update(
+            status=Digest.Status.SENT,
+            sent_at=timezone.now(),
+            esp_message_id=Case(*message_ids, default=Value("")),
+            error="",
+        )
+    for digest_id, error in outcomes.failed.items():
+        logger.warning("digest %s failed for good: %s", digest_id, error)
+        claimed.filter(pk=digest_id).update(status=Digest.Status.FAILED, error=error)
+    for digest_id, error in outcomes.retry.items():
+        claimed.filter(pk=digest_id).update(status=Digest.Status.PENDING, error=error)
+    if outcomes.not_tried:
+        claimed.filter(pk__in=outcomes.not_tried).update(status=Digest.Status.PENDING)
 
 
 def _as_transient(error: Exception) -> TransientSendError | None:

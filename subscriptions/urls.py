@@ -13,7 +13,7 @@ urlpatterns = [
     path("preferences/<str:token>/delete/", views.delete_view, name="delete"),
     path("unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
     path("feedback/<str:token>/", views.feedback_view, name="feedback"),
-    path("digest/view/<str:token>/", views.view_digest, name="view_digest"),
+    path("digest/view/<str:token>/<int:digest_id>/", views.view_digest, name="view_digest"),
     path(
         "unsubscribe/<str:token>/one-click/",
         views.one_click_unsubscribe,

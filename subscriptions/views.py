@@ -13,8 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from papers.models import Paper
 
 from . import preferences
-from .emails import digest_context
-from .emails import render as render_email
+from .emails import render_digest
 from .forms import PreferencesForm, ResendForm, SubscribeForm
 from .models import Subscriber
 from .ratelimit import allow
@@ -25,8 +24,6 @@ from .tokens import (
     TokenExpired,
     TokenInvalid,
     manage_token,
-    read_digest_view_token,
-    read_feedback_token,
     subscriber_from_confirmation,
     subscriber_from_manage_token,
 )
@@ -202,19 +199,24 @@ def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return HttpResponse("Unsubscribed.", content_type="text/plain")
 
 
+_SIGNALS = {"more": 1, "less": -1}
+
+
 @require_http_methods(["GET", "POST"])
 def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
-    """ "More/less like this" from a digest: GET asks (scanners follow links), POST records."""
-    try:
-        subscriber, paper_id, signal = read_feedback_token(token)
-    except TokenInvalid:
-        return _bad_link(request)
-    paper = Paper.objects.filter(pk=paper_id).first()
-    if paper is None:
+    """ "More/less like this" from a digest: GET asks (scanners follow links), POST records.
+
+    The link is the reader's manage token with ``?paper=<id>&signal=more|less``.
+    """
+    subscriber = _manage_or_404(token)
+    signal = _SIGNALS.get(request.GET.get("signal", ""))
+    paper_id = request.GET.get("paper", "")
+    paper = Paper.objects.filter(pk=int(paper_id)).first() if paper_id.isdigit() else None
+    if subscriber is None or signal is None or paper is None:
         return _bad_link(request)
     recorded = request.method == "POST"
     if recorded:
-        preferences.record_feedback(subscriber, paper_id=paper_id, signal=signal)
+        preferences.record_feedback(subscriber, paper_id=paper.pk, signal=signal)
     context = {
         "paper": paper,
         "more": signal > 0,
@@ -225,14 +227,10 @@ def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_safe
-def view_digest(request: HttpRequest, token: str) -> HttpResponse:
+def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpResponse:
     """A digest as a web page (the "view in browser" link): the same HTML as the email."""
-    try:
-        subscriber, digest_id = read_digest_view_token(token)
-    except TokenInvalid:
-        return _bad_link(request)
-    digest = digest_for_view(subscriber=subscriber, digest_id=digest_id)
+    subscriber = _manage_or_404(token)
+    digest = digest_for_view(subscriber=subscriber, digest_id=digest_id) if subscriber else None
     if digest is None:
         return _bad_link(request)
-    _, _, html = render_email("digest", digest_context(digest))
-    return HttpResponse(html)
+    return HttpResponse(render_digest(digest).html)

@@ -11,8 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
-from ..emails import digest_context
-from ..emails import render as render_email
+from ..emails import render_digest
 from ..models import Digest, DigestItem, DigestRun, Feedback
 from ..selectors import digests_with_content
 from ..sending import retry_failed_digests
@@ -113,14 +112,14 @@ class DigestAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
         digest = get_object_or_404(digests_with_content(), pk=pk)
-        _, text, html = render_email("digest", digest_context(digest))
+        rendered = render_digest(digest)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Digest {digest.period} of {digest.subscriber.email} ({digest.status})",
             "subscriber": digest.subscriber,
             "day": digest.day,
-            "html": html,
-            "text": text,
+            "html": rendered.html,
+            "text": rendered.text,
             "form": None,
             "count": digest.items.count(),
         }

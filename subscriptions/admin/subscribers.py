@@ -17,8 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from ..digests import preview_digest
-from ..emails import digest_context, digest_email
-from ..emails import render as render_email
+from ..emails import digest_email, render_digest
 from ..models import Digest, Feedback, Subscriber
 from ..signup import request_confirmation
 from .common import action_confirmed, confirmation_page
@@ -156,14 +155,14 @@ class SubscriberAdmin(admin.ModelAdmin):
             digest_email(digest, items, to=address).send()
             self.log_change(request, subscriber, f"Test digest for {day} sent to {address}.")
             self.message_user(request, f"Test digest sent to {address}.")
-        _, text, html = render_email("digest", digest_context(digest, items))
+        rendered = render_digest(digest, items)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Digest of {subscriber.email} for {day}",
             "subscriber": subscriber,
             "day": day,
-            "html": html,
-            "text": text,
+            "html": rendered.html,
+            "text": rendered.text,
             "form": form,
             "count": len(items),
         }

@@ -11,6 +11,7 @@ from subscriptions import sending
 from subscriptions.digests import build_digest_batch
 from subscriptions.models import Digest, DigestRun, Subscriber
 from subscriptions.runs import process_batch, run_in_process
+from subscriptions.selectors import digests_with_content
 from subscriptions.sending import mark_stale_claims_unknown, send_pending_digests
 from subscriptions.tasks import send_digests
 from tests.factories import make_subscriber
@@ -111,10 +112,13 @@ def test_a_retried_batch_or_a_duplicated_task_message_sends_once(readers):
 
 def test_two_workers_racing_for_one_digest_send_it_once(readers):
     build_digest_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
-    digest = Digest.objects.select_related("subscriber").first()
-    assert sending.send_digest(digest) == "sent"
-    assert sending.send_digest(digest) == "skipped"
-    assert len(mail.outbox) == 1
+    # Both loaded the pending digests; the first sends them, the second finds them taken.
+    first = list(digests_with_content().filter(status="pending"))
+    second = list(digests_with_content().filter(status="pending"))
+    assert sending.send_chunk(first).sent == 3
+    report = sending.send_chunk(second)
+    assert (report.sent, report.skipped) == (0, 3)
+    assert len(mail.outbox) == 3
 
 
 def test_an_unknown_outcome_is_marked_and_never_resent(readers):

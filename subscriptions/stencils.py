@@ -1,0 +1,59 @@
+"""Templates rendered once and filled in many times: how a day's digests render quickly.
+
+A stencil is a Django template rendered once with a marker in place of each value that
+differs from one reader to the next (their links, why a paper was picked), and with its CSS
+inlined once. Filling it in for a reader is joining strings, about a hundred times cheaper
+than rendering the template again and inlining its CSS again.
+
+The markers are two private-use characters around the slot's name: neither HTML escaping
+nor the CSS inliner touches them. A template written for a stencil names each slot as a
+plain ``{{ name }}``, with no filter on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils.html import conditional_escape
+
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_SLOT = re.compile(f"{_OPEN}(\\w+){_CLOSE}")
+
+
+@dataclass(frozen=True, slots=True)
+class Stencil:
+    """Fixed text with named slots between its pieces: ``text, name, text, ..., text``."""
+
+    pieces: tuple[str, ...]
+    html: bool
+
+    @classmethod
+    def render(
+        cls,
+        template_name: str,
+        context: Mapping[str, Any],
+        *,
+        slots: Iterable[str],
+        html: bool,
+        postprocess: Callable[[str], str] | None = None,
+    ) -> Stencil:
+        """Render ``template_name`` once, with a marker where each of ``slots`` goes."""
+        marked = {**context, **{name: f"{_OPEN}{name}{_CLOSE}" for name in slots}}
+        text = render_to_string(template_name, marked)
+        if postprocess is not None:
+            text = postprocess(text)
+        return cls(tuple(_SLOT.split(text)), html)
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """The text with each slot filled in; in HTML, values are escaped unless marked safe."""
+        pieces = self.pieces
+        escape = conditional_escape if self.html else str
+        out = [pieces[0]]
+        for index in range(1, len(pieces), 2):
+            out.append(escape(values[pieces[index]]))
+            out.append(pieces[index + 1])
+        return "".join(out)
