@@ -9,15 +9,26 @@ What it measures
     (``message.message().as_bytes()``) and discards it. Per stage it prints seconds, then
     digests/s, DB queries per 1,000 digests and peak RSS.
 
+    With ``--celery-workers N`` the same day runs as in production instead: ``send_digests``
+    is queued on a real Redis broker (a private database, ``--redis-url``, flushed before
+    each size) and N ``celery worker`` processes (solo pool, one task at a time) build and
+    send the batches, with the same serialising backend. The clock runs from queuing the
+    task until every subscriber's digest is sent, skipped or failed (the database is polled
+    every 0.2 s). It prints seconds, digests/s and the workers' peak RSS (VmHWM), the
+    largest and the sum; stages and queries are not counted. The workers are started afresh
+    for each size and need PostgreSQL.
+
     Stages are timed by wrapping the functions the run calls: ranking
     (``rank_papers_for``), building (the rest of ``build_digest_batch``), rendering
-    (``digest_email``), serialising (the backend) and recording (the rest of sending: claims
+    (``digest_picks``, loading what the digests show, and ``digest_email``), serialising (the backend) and recording (the rest of sending: claims
     and status updates).
 
 How to run (from the repository root)
     .venv/bin/python benchmarks/daily_run.py                                  # SQLite, 1k and 10k
     .venv/bin/python benchmarks/daily_run.py --subscribers 1000,10000,100000 \\
         --database-url postgres://postgres@127.0.0.1:5432/paper_digest_daily
+    .venv/bin/python benchmarks/daily_run.py --subscribers 1000,10000 --celery-workers 2 \\
+        --database-url postgres://postgres@127.0.0.1:5432/paper_digest_celery
 """
 
 from __future__ import annotations
@@ -26,13 +37,17 @@ import argparse
 import os
 import random
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from django.core.mail.backends.base import BaseEmailBackend
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAY = date(2025, 11, 6)
@@ -42,18 +57,23 @@ KEYWORDS = [
     "point cloud", "vision-language", "knowledge distillation", "domain adaptation",
 ]  # fmt: skip
 
+# As the reliability tests start workers (tests/reliability/services.py): one task at a
+# time per process, nothing between workers; the name (-n) is added per worker.
+WORKER_COMMAND = [
+    sys.executable, "-m", "celery", "-A", "digest_site", "worker", "--pool=solo",
+    "--concurrency=1", "--prefetch-multiplier=1", "-l", "warning",
+    "--without-heartbeat", "--without-gossip", "--without-mingle",
+]  # fmt: skip
+WORKER_START_SECONDS = 60
+WORKER_STOP_SECONDS = 10
+# Give up when no digest has been finished for this long.
+PATIENCE_SECONDS = 120
+
 timings: dict[str, float] = defaultdict(float)
 
 
-class SerialisingBackend:
+class SerialisingBackend(BaseEmailBackend):
     """Serialises every message as for SMTP, then drops it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
 
     def send_messages(self, messages: Sequence[Any]) -> int:
         started = time.perf_counter()
@@ -139,6 +159,135 @@ def run(count: int) -> dict[str, float]:
     }
 
 
+def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
+    """``count`` worker processes on this process's database and broker."""
+    # cwd: ``python -m`` puts the repository root on the path, so the workers can import
+    # this module's backend (importing it runs nothing).
+    env = {**os.environ, "EMAIL_BACKEND": "benchmarks.daily_run.SerialisingBackend"}
+    workers = []
+    for n in range(count):
+        with (log_dir / f"worker{n}.log").open("wb") as log:
+            workers.append(
+                subprocess.Popen(
+                    [*WORKER_COMMAND, "-n", f"bench{n}@%h"],
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return workers
+
+
+def check_workers(workers: list[subprocess.Popen], log_dir: Path) -> None:
+    """Raise if a worker has exited or a task has failed (its batch would never finish)."""
+    for n, worker in enumerate(workers):
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker {n} exited ({worker.returncode})")
+        if "raised unexpected" in (log_dir / f"worker{n}.log").read_text(errors="replace"):
+            raise RuntimeError(f"a task failed on worker {n}")
+
+
+def wait_until_ready(workers: list[subprocess.Popen], log_dir: Path) -> None:
+    """Until every worker answers a ping."""
+    from digest_site.celery import app
+
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while len(app.control.ping(timeout=0.5)) < len(workers):
+        check_workers(workers, log_dir)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the workers did not answer within {WORKER_START_SECONDS} s")
+
+
+def wait_until_finished(count: int, workers: list[subprocess.Popen], log_dir: Path) -> None:
+    """Until ``count`` digests are built and none is pending or being sent."""
+    from subscriptions.models import Digest
+
+    finished = Digest.objects.exclude(status__in=[Digest.Status.PENDING, Digest.Status.SENDING])
+    seen, last_progress = -1, time.monotonic()
+    while (done := finished.count()) < count:
+        check_workers(workers, log_dir)
+        if done != seen:
+            seen, last_progress = done, time.monotonic()
+        elif time.monotonic() - last_progress > PATIENCE_SECONDS:
+            raise RuntimeError(f"stuck at {done:,} of {count:,} digests for {PATIENCE_SECONDS} s")
+        time.sleep(0.2)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    """Warm shutdown (SIGTERM); SIGKILL for any that takes too long."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=WORKER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def run_on_workers(count: int, workers: int, redis_url: str) -> dict[str, float]:
+    import redis
+
+    from subscriptions.models import Digest
+    from subscriptions.tasks import send_digests
+
+    redis.Redis.from_url(redis_url).flushdb()
+    make_subscribers(count)
+    with tempfile.TemporaryDirectory(prefix="daily_run_workers_") as name:
+        log_dir = Path(name)
+        processes = start_workers(workers, log_dir)
+        try:
+            wait_until_ready(processes, log_dir)
+            started = time.perf_counter()
+            send_digests.delay("daily", DAY.isoformat())
+            wait_until_finished(count, processes, log_dir)
+            total = time.perf_counter() - started
+            rss = [peak_rss_mb(worker.pid) for worker in processes]
+        except Exception:
+            for log in sorted(log_dir.glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-40:]
+                print(f"----- {log.name} -----", *tail, sep="\n", file=sys.stderr)
+            raise
+        finally:
+            stop_workers(processes)
+    sent = Digest.objects.filter(status=Digest.Status.SENT).count()
+    return {
+        "subscribers": count,
+        "sent": sent,
+        "total": total,
+        "per_s": sent / total,
+        "rss_max_mb": max(rss),
+        "rss_sum_mb": sum(rss),
+    }
+
+
+def report_on_workers(sizes: list[int], workers: int, redis_url: str) -> int:
+    print(f"celery workers: {workers}; broker: {redis_url}")
+    print(
+        " ".join(f"{h:>11}" for h in ["subscribers", "sent", "total"]),
+        f"{'digests/s':>10} {'RSS MB max':>10} {'RSS MB sum':>10}",
+    )
+    for size in sizes:
+        row = run_on_workers(size, workers, redis_url)
+        print(
+            f"{row['subscribers']:>11,} {row['sent']:>11,} {row['total']:>11,.2f}",
+            f"{row['per_s']:>10,.0f} {row['rss_max_mb']:>10,.0f} {row['rss_sum_mb']:>10,.0f}",
+            flush=True,
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", default="1000,10000", help="comma-separated sizes")
@@ -146,12 +295,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--database-url", default="sqlite:////tmp/paper_digest_daily.sqlite3", help="database"
     )
+    parser.add_argument(
+        "--celery-workers", type=int, default=0, help="run on this many Celery workers"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="broker for --celery-workers; this Redis database is flushed before each size",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.celery_workers and not arguments.database_url.startswith("postgres"):
+        parser.error("--celery-workers needs a PostgreSQL --database-url")
     os.environ["DATABASE_URL"] = arguments.database_url
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     # This module runs as __main__: the backend must be the one whose timings are printed.
     os.environ["EMAIL_BACKEND"] = f"{__name__}.SerialisingBackend"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digest_site.settings")
+    if arguments.celery_workers:
+        # Tasks go to this broker (not run eagerly); the workers inherit it.
+        os.environ["REDIS_URL"] = os.environ["BROKER_URL"] = arguments.redis_url
     sys.path.insert(0, str(REPO_ROOT))
 
     import django
@@ -164,17 +326,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     call_command("migrate", verbosity=0)
     fill(papers=arguments.papers, per_day=arguments.papers, last_day=DAY, tag=True)
-    digests.rank_papers_for = timed("rank", digests.rank_papers_for)
-    runs.build_digest_batch = timed("build", runs.build_digest_batch)
-    runs.send_pending_digests = timed("send", runs.send_pending_digests)
-    sending.digest_email = timed("render", sending.digest_email)
+    sizes = [int(s) for s in arguments.subscribers.split(",")]
 
     from django.db import connection
 
     print(f"database: {connection.vendor}; papers: {arguments.papers}; day: {DAY}")
+    if arguments.celery_workers:
+        return report_on_workers(sizes, arguments.celery_workers, arguments.redis_url)
+
+    digests.rank_papers_for = timed("rank", digests.rank_papers_for)
+    runs.build_digest_batch = timed("build", runs.build_digest_batch)
+    runs.send_pending_digests = timed("send", runs.send_pending_digests)
+    sending.digest_picks = timed("render", sending.digest_picks)
+    sending.digest_email = timed("render", sending.digest_email)
+
     header = ["subscribers", "sent", "rank", "build", "render", "serialise", "record", "total"]
     print(" ".join(f"{h:>11}" for h in header), f"{'digests/s':>10} {'q/1000':>8} {'RSS MB':>8}")
-    for size in (int(s) for s in arguments.subscribers.split(",")):
+    for size in sizes:
         row = run(size)
         cells = [
             f"{row[h]:>11,.2f}" if isinstance(row[h], float) else f"{row[h]:>11,}" for h in header

@@ -10,9 +10,9 @@ from base64 import b64encode
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import css_inline
@@ -25,6 +25,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from papers.models import Paper
+from papers.selectors import with_shown_tags
 
 from .models import Digest, DigestItem, Subscriber
 from .stencils import Stencil
@@ -243,25 +244,67 @@ def digest_subject(day: date, for_you_titles: list[str]) -> str:
     return " ".join(f"{lead} · Paper Digest {date_format(day, 'M j')}".split())
 
 
-def render_digest(digest: Digest, items: Iterable[DigestItem] | None = None) -> RenderedDigest:
+class Pick(NamedTuple):
+    """One paper of a digest, as rendering needs it."""
+
+    section: str
+    paper: PaperFace
+    reasons: list[str]
+
+
+def picks_of(items: Iterable[DigestItem]) -> list[Pick]:
+    """``items`` (with their papers and shown tags loaded) as picks."""
+    return [Pick(item.section, PaperFace.of(item.paper), item.reasons) for item in items]
+
+
+def digest_picks(digest_ids: list[int]) -> dict[int, list[Pick]]:
+    """The picks of many digests, in three queries; each paper's face is made once."""
+    rows = list(
+        DigestItem.objects.filter(digest_id__in=digest_ids)
+        .order_by("digest_id", "section", "position")
+        .values_list("digest_id", "section", "paper_id", "reasons")
+    )
+    papers = with_shown_tags(Paper.objects.filter(pk__in={row[2] for row in rows}))
+    faces = {paper.pk: PaperFace.of(paper) for paper in papers}
+    picks: dict[int, list[Pick]] = {digest_id: [] for digest_id in digest_ids}
+    for digest_id, section, paper_id, reasons in rows:
+        picks[digest_id].append(Pick(section, faces[paper_id], reasons))
+    return picks
+
+
+@cache
+def _around_token(name: str) -> tuple[str, str]:
+    """The absolute URL ``name`` before and after its token: reversed once, joined per reader."""
+    before, after = absolute(reverse(name, args=["TOKEN"])).split("TOKEN")
+    return before, after
+
+
+def _link(name: str, token: str) -> str:
+    before, after = _around_token(name)
+    return f"{before}{token}{after}"
+
+
+def render_digest(digest: Digest, picks: list[Pick] | None = None) -> RenderedDigest:
     """Subject, text and HTML of a digest, for the email and the "view in browser" page.
 
-    ``digest`` should come with its subscriber (and topics) and items (and their papers,
-    with shown tags) loaded, as ``digests_with_content`` does; a preview passes unsaved
-    ``items`` instead.
+    Without ``picks``, ``digest`` should come with its items (and their papers, with shown
+    tags) loaded, as ``digests_with_content`` does. Its subscriber's topics are read too.
     """
-    subscriber = digest.subscriber
+    return _render_digest(digest, picks, manage_token(digest.subscriber))
+
+
+def _render_digest(digest: Digest, picks: list[Pick] | None, token: str) -> RenderedDigest:
+    if picks is None:
+        picks = picks_of(digest.items.all())
     site_url = settings.SITE_URL
-    token = manage_token(subscriber)
-    feedback = absolute(reverse("subscriptions:feedback", args=[token]))
-    view_url = absolute(reverse("subscriptions:view_digest", args=[token, digest.pk or 0]))
-    html: dict[str, list[str]] = {DigestItem.Section.FOR_YOU: [], DigestItem.Section.TRENDING: []}
-    text: dict[str, list[str]] = {DigestItem.Section.FOR_YOU: [], DigestItem.Section.TRENDING: []}
+    feedback = _link("subscriptions:feedback", token)
+    for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
+    html: dict[str, list[str]] = {for_you: [], trending: []}
+    text: dict[str, list[str]] = {for_you: [], trending: []}
     titles = []
-    for item in digest.items.all() if items is None else items:
-        face = PaperFace.of(item.paper)
-        kind = "paper" if item.section == DigestItem.Section.FOR_YOU else "trending"
-        with_reasons = kind == "paper" and bool(item.reasons)
+    for section, face, reasons in picks:
+        kind = "paper" if section == for_you else "trending"
+        with_reasons = kind == "paper" and bool(reasons)
         values = {
             "more_url": f"{feedback}?paper={face.pk}&signal=more",
             "less_url": f"{feedback}?paper={face.pk}&signal=less",
@@ -269,56 +312,48 @@ def render_digest(digest: Digest, items: Iterable[DigestItem] | None = None) -> 
         if kind == "paper":
             titles.append(face.title)
             values["number"] = str(len(titles))
-        values["reasons"] = " · ".join(item.reasons)
-        html[item.section].append(
+        values["reasons"] = " · ".join(reasons)
+        html[section].append(
             _paper_stencil(f"{kind}.html", face, site_url, with_reasons).fill(values)
         )
-        values["reasons"] = "; ".join(item.reasons)
-        text[item.section].append(
+        values["reasons"] = "; ".join(reasons)
+        text[section].append(
             _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(values)
         )
+    subscriber = digest.subscriber
     topics = [topic.name for topic in subscriber.topics.all()]
-    shape = (
-        digest.day,
-        site_url,
-        bool(html[DigestItem.Section.FOR_YOU]),
-        bool(html[DigestItem.Section.TRENDING]),
-    )
+    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]))
     values = {
-        "view_url": view_url,
+        "view_url": absolute(reverse("subscriptions:view_digest", args=[token, digest.pk or 0])),
         "interests": interests_phrase(topics, subscriber.keywords),
-        "preferences_url": absolute(reverse("subscriptions:preferences", args=[token])),
-        "unsubscribe_url": absolute(reverse("subscriptions:unsubscribe", args=[token])),
+        "preferences_url": _link("subscriptions:preferences", token),
+        "unsubscribe_url": _link("subscriptions:unsubscribe", token),
     }
     return RenderedDigest(
         subject=digest_subject(digest.day, titles),
         text=_shell_stencil("shell.txt", *shape).fill(
-            {
-                **values,
-                "for_you": "".join(text[DigestItem.Section.FOR_YOU]),
-                "trending": "".join(text[DigestItem.Section.TRENDING]),
-            }
+            {**values, "for_you": "".join(text[for_you]), "trending": "".join(text[trending])}
         ),
         html=_shell_stencil("shell.html", *shape).fill(
             {
                 **values,
-                "for_you": mark_safe("".join(html[DigestItem.Section.FOR_YOU])),
-                "trending": mark_safe("".join(html[DigestItem.Section.TRENDING])),
+                "for_you": mark_safe("".join(html[for_you])),
+                "trending": mark_safe("".join(html[trending])),
             }
         ),
     )
 
 
 def digest_email(
-    digest: Digest, items: Iterable[DigestItem] | None = None, *, to: str | None = None
+    digest: Digest, picks: list[Pick] | None = None, *, to: str | None = None
 ) -> EmailMultiAlternatives:
     """A subscriber's digest, with one-click unsubscribe and list headers.
 
-    ``items`` and ``to`` serve the admin's test send: unsaved items, another address.
+    ``picks`` as ``render_digest`` takes them; ``to`` serves the admin's test send.
     """
-    rendered = render_digest(digest, items)
-    manage = manage_token(digest.subscriber)
-    one_click = absolute(reverse("subscriptions:one_click_unsubscribe", args=[manage]))
+    token = manage_token(digest.subscriber)
+    rendered = _render_digest(digest, picks, token)
+    one_click = _link("subscriptions:one_click_unsubscribe", token)
     domain = urlsplit(settings.SITE_URL).hostname or "localhost"
     headers = {
         "List-Unsubscribe": f"<{one_click}>",

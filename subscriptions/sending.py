@@ -26,9 +26,8 @@ from django.core.mail import get_connection
 from django.db.models import Case, F, Max, Min, Value, When
 from django.utils import timezone
 
-from .emails import digest_email
+from .emails import Pick, digest_email, digest_picks
 from .models import Digest, DigestRun, Subscriber
-from .selectors import digests_with_content
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,8 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         report.paused = True
         return report
     digests = list(
-        digests_with_content()
+        Digest.objects.select_related("subscriber")
+        .prefetch_related("subscriber__topics")
         .filter(
             period=period,
             status=Digest.Status.PENDING,
@@ -76,10 +76,12 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         )
         .order_by("subscriber_id")
     )
+    picks = digest_picks([digest.pk for digest in digests])
     size = settings.DIGESTS["SEND_CHUNK_SIZE"]
     with get_connection() as connection:  # one ESP connection for the whole batch
         for start in range(0, len(digests), size):
-            send_chunk(digests[start : start + size], connection=connection, report=report)
+            chunk = digests[start : start + size]
+            send_chunk(chunk, picks=picks, connection=connection, report=report)
             if report.paused:
                 break
     return report
@@ -96,13 +98,18 @@ class _Outcomes:
 
 
 def send_chunk(
-    digests: Sequence[Digest], *, connection: Any = None, report: SendReport | None = None
+    digests: Sequence[Digest],
+    *,
+    picks: dict[int, list[Pick]] | None = None,
+    connection: Any = None,
+    report: SendReport | None = None,
 ) -> SendReport:
-    """Claim, send and record these digests (loaded as ``digests_with_content`` does)."""
+    """Claim, send and record these digests (with their subscribers and topics loaded)."""
     report = report if report is not None else SendReport()
     connection = connection or get_connection()
+    picks = picks if picks is not None else digest_picks([digest.pk for digest in digests])
     # Rendered before the claim: a template error leaves the digests pending, not "sending".
-    emails = {digest.pk: digest_email(digest) for digest in digests}
+    emails = {digest.pk: digest_email(digest, picks[digest.pk]) for digest in digests}
     periods = {digest.pk: digest.period for digest in digests}
     claimed = _claim(list(emails))
     report.skipped += len(emails) - len(claimed)

@@ -15,13 +15,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from html import escape as escape_html
 from typing import Any
 
 from django.template.loader import render_to_string
-from django.utils.html import conditional_escape
+from django.utils.safestring import SafeData
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _SLOT = re.compile(f"{_OPEN}(\\w+){_CLOSE}")
+
+
+def _escape(value: str) -> str:
+    # What Django's conditional_escape does, without its lazy-string wrapper.
+    return value if isinstance(value, SafeData) else escape_html(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class Stencil:
     def fill(self, values: Mapping[str, str]) -> str:
         """The text with each slot filled in; in HTML, values are escaped unless marked safe."""
         pieces = self.pieces
-        escape = conditional_escape if self.html else str
+        escape = _escape if self.html else str
         out = [pieces[0]]
         for index in range(1, len(pieces), 2):
             out.append(escape(values[pieces[index]]))

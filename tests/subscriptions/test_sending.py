@@ -38,8 +38,8 @@ def fail_sends_with(monkeypatch, *errors):
     remaining = list(errors)
     original = sending.digest_email
 
-    def digest_email(digest):
-        email = original(digest)
+    def digest_email(digest, picks):
+        email = original(digest, picks)
         if remaining:
             error = remaining.pop(0)
             if error == "rejected":
