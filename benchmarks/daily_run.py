@@ -20,8 +20,9 @@ What it measures
 
     Stages are timed by wrapping the functions the run calls: ranking
     (``rank_papers_for``), building (the rest of ``build_digest_batch``), rendering
-    (``digest_picks``, loading what the digests show, and ``digest_email``), serialising (the backend) and recording (the rest of sending: claims
-    and status updates).
+    (``digest_picks``, which loads what the digests show, and ``digest_email``),
+    serialising (the backend) and recording (the rest of sending: loading the batch's
+    digests, claims and status updates).
 
 How to run (from the repository root)
     .venv/bin/python benchmarks/daily_run.py                                  # SQLite, 1k and 10k
