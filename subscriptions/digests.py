@@ -10,13 +10,14 @@ picked again (and the database refuses it too).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
@@ -178,21 +179,55 @@ def _build(day: date, frequency: str, period: str, first_id: int, last_id: int) 
                 + [(DigestItem.Section.TRENDING, p) for p in trending]
             )
         Digest.objects.bulk_create(digests)
-        DigestItem.objects.bulk_create(
-            DigestItem(
-                digest=digest,
-                subscriber_id=digest.subscriber_id,
-                paper_id=pick.paper_id,
-                section=section,
-                position=position,
-                score=pick.score,
-                reasons=[str(reason) for reason in pick.reasons],
+        _insert_items(
+            (
+                digest.pk,
+                digest.subscriber_id,
+                pick.paper_id,
+                section,
+                position,
+                pick.score,
+                json.dumps([str(reason) for reason in pick.reasons]),
             )
             for digest, items in zip(digests, contents, strict=True)
             for position, (section, pick) in enumerate(items, 1)
         )
         result.built = len(digests) - result.empty
     return result
+
+
+_ITEM_FIELDS = ("digest", "subscriber", "paper", "section", "position", "score", "reasons")
+# Rows per INSERT where there is no COPY: 4,000 x 7 values stays under SQLite's 32,766
+# parameters a statement (since SQLite 3.32).
+_ITEMS_PER_INSERT = 4000
+
+
+def _insert_items(rows: Iterable[tuple]) -> None:
+    """Insert ``DigestItem`` rows (values in ``_ITEM_FIELDS`` order, reasons as JSON text).
+
+    The hot path of building, ten or more rows a digest. ``bulk_create`` would make a model
+    instance of each and prepare each value through its field, most of the build time; on
+    PostgreSQL even a plain multi-row INSERT spends its time in the driver's parsing of its
+    many placeholders, so there the rows go through one COPY. Every constraint still holds.
+    """
+    meta = DigestItem._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _ITEM_FIELDS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        rows = list(rows)
+        row_marks = f"({', '.join(['%s'] * len(_ITEM_FIELDS))})"
+        for start in range(0, len(rows), _ITEMS_PER_INSERT):
+            chunk = rows[start : start + _ITEMS_PER_INSERT]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_marks] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
 
 
 def preview_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
