@@ -1,3 +1,4 @@
+import re
 from datetime import date
 from io import StringIO
 
@@ -24,11 +25,16 @@ def sent_digest(seeded):
     return email
 
 
+def without_tokens(html):
+    # The links' signed tokens carry the second they were made in.
+    return re.sub(r"/[\w-]+:[\w-]+:[\w-]+/", "/TOKEN/", html)
+
+
 def test_view_in_browser_shows_the_same_digest(client, sent_digest):
     page = client.get(link_in(sent_digest, "/digest/view/"))
     assert page.status_code == 200
     assert "Faceptor: A Generalist Model for Face Perception" in page.content.decode()
-    assert page.content.decode() == html_part(sent_digest)
+    assert without_tokens(page.content.decode()) == without_tokens(html_part(sent_digest))
 
 
 def test_more_like_this_asks_then_records(client, sent_digest):
