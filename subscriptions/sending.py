@@ -95,6 +95,7 @@ class _Outcomes:
     failed: dict[int, str] = field(default_factory=dict)  # digest id -> error
     retry: dict[int, str] = field(default_factory=dict)  # digest id -> error
     not_tried: list[int] = field(default_factory=list)  # the run paused before these
+    in_flight: int | None = None  # handed to the ESP, outcome not known yet
 
 
 def send_chunk(
@@ -121,13 +122,17 @@ def send_chunk(
             if report.paused:
                 outcomes.not_tried.append(digest_id)
                 continue
+            outcomes.in_flight = digest_id
             _send(digest_id, email, connection, outcomes, report)
+            outcomes.in_flight = None
             if report.failures_in_a_row >= settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]:
                 _pause(periods[digest_id], report)
     finally:
         # Also after an unexpected error: what was sent is recorded as sent, not left to
-        # become "unknown"; what was not sent goes back to pending.
-        outcomes.not_tried += [pk for pk in claimed if pk not in _decided(outcomes)]
+        # become "unknown"; what was not handed to the ESP goes back to pending. One caught
+        # in flight stays "sending" (later "unknown"): the ESP may have it.
+        decided = _decided(outcomes) | {outcomes.in_flight}
+        outcomes.not_tried += [pk for pk in claimed if pk not in decided]
         _record(outcomes)
     return report
 

@@ -1,0 +1,119 @@
+"""How digests are put together quickly: stencils, encoded subjects, chunked claims."""
+
+from datetime import date
+from email import message_from_bytes
+from email.header import decode_header, make_header
+
+import pytest
+from django.core import mail
+from django.utils.safestring import mark_safe
+from hypothesis import given
+from hypothesis import strategies as st
+
+from papers.models import Paper, Topic
+from subscriptions import sending
+from subscriptions.digests import build_digest_batch
+from subscriptions.emails import Email, encoded_words
+from subscriptions.models import Digest
+from subscriptions.runs import run_in_process
+from subscriptions.stencils import Stencil
+from tests.factories import make_subscriber
+from tests.subscriptions.helpers import html_part
+
+DAY = date(2025, 11, 6)
+
+
+def test_a_stencil_escapes_what_it_fills_in_unless_marked_safe(tmp_path, settings):
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [tmp_path, *engine["DIRS"]]}]
+    (tmp_path / "card.html").write_text('<a href="{{ url }}">{{ title }}</a>{{ body }}')
+    stencil = Stencil.render(
+        "card.html", {"title": "A & B"}, slots=("url", "body"), html=True, postprocess=None
+    )
+    filled = stencil.fill({"url": "/x?a=1&b=2", "body": mark_safe("<p>ok</p>")})
+    assert filled == '<a href="/x?a=1&amp;b=2">A &amp; B</a><p>ok</p>'
+    text = Stencil.render("card.html", {"title": "t"}, slots=("url", "body"), html=False)
+    assert text.fill({"url": "<u>", "body": "&"}) == '<a href="<u>">t</a>&'
+
+
+@given(st.text(min_size=1, max_size=300).filter(lambda s: s.strip() == s and "\x00" not in s))
+def test_encoded_subjects_read_back_as_written(subject):
+    encoded = encoded_words(subject)
+    assert all(len(word) <= 75 for word in encoded.split(" ")) or subject.isascii()
+    assert str(make_header(decode_header(encoded))) == subject
+
+
+@pytest.mark.django_db
+def test_a_serialised_subject_decodes_to_the_subject():
+    subject = "Ünïcode résumé of a paper on 中文 pruning, ≥ 70 characters… · Paper Digest Nov 6"
+    email = Email(subject=subject, body="text", to=["ada@example.org"])
+    email.attach_alternative("<p>html</p>", "text/html")
+    parsed = message_from_bytes(email.message().as_bytes())
+    assert str(make_header(decode_header(parsed["Subject"]))) == subject
+    assert email.subject == subject  # what an ESP's API is given is unchanged
+    assert parsed.get_boundary().startswith("=_")
+    assert [part.get_content_type() for part in parsed.walk()][1:] == ["text/plain", "text/html"]
+
+
+@pytest.fixture
+def face_readers(seeded):
+    faces = Topic.objects.get(slug="face-analysis")
+    return [make_subscriber(email=f"reader{i}@example.org", topics=[faces]) for i in range(4)]
+
+
+@pytest.mark.django_db
+def test_a_changed_paper_is_rendered_anew(face_readers):
+    run_in_process(day=DAY, frequency="daily")
+    assert "Faceptor: A Generalist Model for Face Perception" in html_part(mail.outbox[0])
+    # The next day's digest of someone new, after a curator fixed the title.
+    Paper.objects.filter(title__startswith="Faceptor").update(title="Faceptor, corrected")
+    mail.outbox.clear()
+    make_subscriber(email="late@example.org", topics=[Topic.objects.get(slug="face-analysis")])
+    run_in_process(day=DAY, frequency="daily")
+    [email] = mail.outbox
+    assert "Faceptor, corrected" in html_part(email) and "Faceptor, corrected" in email.body
+    assert "Generalist Model" not in html_part(email)
+
+
+@pytest.mark.django_db
+def test_a_chunk_sends_only_what_it_claimed(face_readers):
+    build_digest_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
+    digests = list(Digest.objects.select_related("subscriber").order_by("subscriber_id"))
+    # Another worker claimed the first; the second subscriber left since the build.
+    Digest.objects.filter(pk=digests[0].pk).update(status="sending")
+    face_readers[1].status = "unsubscribed"
+    face_readers[1].save()
+    report = sending.send_chunk(digests)
+    assert (report.sent, report.skipped) == (2, 2)
+    assert sorted(m.to[0] for m in mail.outbox) == ["reader2@example.org", "reader3@example.org"]
+    statuses = dict(Digest.objects.values_list("subscriber__email", "status"))
+    assert statuses == {
+        "reader0@example.org": "sending",  # the other worker's, untouched
+        "reader1@example.org": "skipped",
+        "reader2@example.org": "sent",
+        "reader3@example.org": "sent",
+    }
+    sent = Digest.objects.filter(status="sent")
+    assert all(d.esp_message_id and d.sent_at and d.attempts == 1 for d in sent)
+
+
+@pytest.mark.django_db
+def test_an_error_mid_chunk_records_what_was_sent_and_frees_what_was_not(face_readers, monkeypatch):
+    build_digest_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
+    calls = []
+    original = sending._send
+
+    def send(digest_id, email, connection, outcomes, report):
+        calls.append(digest_id)
+        if len(calls) == 3:
+            raise RuntimeError("the worker's code broke")
+        original(digest_id, email, connection, outcomes, report)
+
+    monkeypatch.setattr(sending, "_send", send)
+    digests = list(Digest.objects.select_related("subscriber").order_by("subscriber_id"))
+    with pytest.raises(RuntimeError):
+        sending.send_chunk(digests)
+    statuses = list(Digest.objects.order_by("subscriber_id").values_list("status", flat=True))
+    # The third was in the ESP's hands when it broke: never resent, it becomes "unknown".
+    assert statuses == ["sent", "sent", "sending", "pending"]
+    assert len(mail.outbox) == 2
