@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -18,14 +19,24 @@ def visible_papers() -> QuerySet[Paper]:
     return Paper.objects.filter(hidden=False)
 
 
+def _shown_tags() -> QuerySet[PaperTopic]:
+    """Topic tags readers see: all but those removed by hand, strongest first."""
+    return PaperTopic.objects.exclude(origin=PaperTopic.Origin.REMOVED).order_by("-score")
+
+
 def with_shown_tags(papers: QuerySet[Paper]) -> QuerySet[Paper]:
     """``papers`` with ``shown_tags``: their topic tags (not removed), strongest first."""
-    tags = (
-        PaperTopic.objects.exclude(origin=PaperTopic.Origin.REMOVED)
-        .select_related("topic")
-        .order_by("-score")
-    )
+    tags = _shown_tags().select_related("topic")
     return papers.prefetch_related(Prefetch("topic_tags", queryset=tags, to_attr="shown_tags"))
+
+
+def shown_topic_names(paper_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The names of the topics each paper is shown with, strongest first, as plain values."""
+    names: dict[int, list[str]] = {}
+    rows = _shown_tags().filter(paper_id__in=paper_ids).values_list("paper_id", "topic__name")
+    for paper_id, name in rows:
+        names.setdefault(paper_id, []).append(name)
+    return names
 
 
 def about_topic(papers: QuerySet[Paper], *, topic: Topic) -> QuerySet[Paper]:

@@ -25,6 +25,11 @@ _OPEN, _CLOSE = "\ue000", "\ue001"
 _SLOT = re.compile(f"{_OPEN}(\\w+){_CLOSE}")
 
 
+def slots_in(text: str) -> int:
+    """How many slots ``text`` (a template rendered for a stencil) holds."""
+    return text.count(_OPEN)
+
+
 def _escape(value: str) -> str:
     # What Django's conditional_escape does, without its lazy-string wrapper.
     return value if isinstance(value, SafeData) else escape_html(value)

@@ -3,6 +3,7 @@
 from datetime import date
 from email import message_from_bytes
 from email.header import decode_header, make_header
+from email.policy import compat32
 
 import pytest
 from django.core import mail
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from papers.models import Paper, Topic
 from subscriptions import sending
 from subscriptions.digests import build_digest_batch
-from subscriptions.emails import Email, encoded_words
+from subscriptions.emails import Email, QuickFold, encoded_words
 from subscriptions.models import Digest
 from subscriptions.runs import run_in_process
 from subscriptions.stencils import Stencil
@@ -41,6 +42,24 @@ def test_encoded_subjects_read_back_as_written(subject):
     encoded = encoded_words(subject)
     assert all(len(word) <= 75 for word in encoded.split(" ")) or subject.isascii()
     assert str(make_header(decode_header(encoded))) == subject
+
+
+@given(
+    st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name-For-Folding", "To"]),
+    st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=120),
+)
+def test_quick_folding_writes_what_the_standard_policy_writes(name, value):
+    assert QuickFold().fold(name, value) == compat32.fold(name, value)
+
+
+@pytest.mark.django_db
+def test_a_digest_serialises_as_with_the_standard_policy(face_readers):
+    run_in_process(day=DAY, frequency="daily")
+    message = mail.outbox[0].message()
+    assert message.policy.__class__ is QuickFold
+    quick = message.as_bytes()
+    message.policy = compat32
+    assert quick == message.as_bytes()
 
 
 @pytest.mark.django_db
