@@ -2,6 +2,7 @@
 
 from datetime import date
 from email import message_from_bytes
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.policy import compat32
 
@@ -49,7 +50,13 @@ def test_encoded_subjects_read_back_as_written(subject):
     st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=120),
 )
 def test_quick_folding_writes_what_the_standard_policy_writes(name, value):
-    assert QuickFold().fold(name, value) == compat32.fold(name, value)
+    def folded(policy):
+        try:
+            return policy.fold(name, value)
+        except HeaderParseError as error:  # a value that would smuggle in a header
+            return repr(error)
+
+    assert folded(QuickFold()) == folded(compat32)
 
 
 @pytest.mark.django_db
