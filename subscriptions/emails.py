@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from base64 import b64encode
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from email.policy import Compat32
@@ -350,15 +350,23 @@ def picks_of(items: Iterable[DigestItem]) -> list[Pick]:
     return [Pick(item.section, PaperFace.of(item.paper), item.reasons) for item in items]
 
 
-def digest_picks(digest_ids: list[int]) -> dict[int, list[Pick]]:
+def digest_picks(digests: Sequence[Digest]) -> dict[int, list[Pick]]:
     """The picks of many digests, in three queries; each paper's face is made once."""
+    ids = [digest.pk for digest in digests]
+    subscribers = [digest.subscriber_id for digest in digests]
     rows = list(
-        DigestItem.objects.filter(digest_id__in=digest_ids)
+        # The subscriber range lets the database scan an index range (a batch is a range);
+        # the digest ids pick this period's digests within it.
+        DigestItem.objects.filter(
+            subscriber_id__gte=min(subscribers, default=0),
+            subscriber_id__lte=max(subscribers, default=-1),
+            digest_id__in=ids,
+        )
         .order_by("digest_id", "section", "position")
         .values_list("digest_id", "section", "paper_id", "reasons")
     )
     faces = paper_faces({row[2] for row in rows})
-    picks: dict[int, list[Pick]] = {digest_id: [] for digest_id in digest_ids}
+    picks: dict[int, list[Pick]] = {digest_id: [] for digest_id in ids}
     for digest_id, section, paper_id, reasons in rows:
         picks[digest_id].append(Pick(section, faces[paper_id], reasons))
     return picks

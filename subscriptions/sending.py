@@ -76,7 +76,7 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         )
         .order_by("subscriber_id")
     )
-    picks = digest_picks([digest.pk for digest in digests])
+    picks = digest_picks(digests)
     size = settings.DIGESTS["SEND_CHUNK_SIZE"]
     with get_connection() as connection:  # one ESP connection for the whole batch
         for start in range(0, len(digests), size):
@@ -108,7 +108,7 @@ def send_chunk(
     """Claim, send and record these digests (with their subscribers and topics loaded)."""
     report = report if report is not None else SendReport()
     connection = connection or get_connection()
-    picks = picks if picks is not None else digest_picks([digest.pk for digest in digests])
+    picks = picks if picks is not None else digest_picks(digests)
     # Rendered before the claim: a template error leaves the digests pending, not "sending".
     emails = {digest.pk: digest_email(digest, picks[digest.pk]) for digest in digests}
     periods = {digest.pk: digest.period for digest in digests}
