@@ -47,7 +47,8 @@ def test_encoded_subjects_read_back_as_written(subject):
 
 @given(
     st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name-For-Folding", "To"]),
-    st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=120),
+    st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=120)
+    | st.text(st.sampled_from("ab:/<>=-;, "), min_size=60, max_size=300),  # long, foldable or not
 )
 def test_quick_folding_writes_what_the_standard_policy_writes(name, value):
     def folded(policy):
