@@ -23,7 +23,8 @@ from typing import Any
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db.models import Case, F, Max, Min, Value, When
+from django.db import connection
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from .emails import Pick, digest_email, digest_picks
@@ -220,13 +221,7 @@ def _record(outcomes: _Outcomes) -> None:
     """Write a chunk's outcomes: one update for everything sent, and one per other outcome."""
     claimed = Digest.objects.filter(status=Digest.Status.SENDING)
     if outcomes.sent:
-        message_ids = [When(pk=pk, then=Value(mid)) for pk, mid in outcomes.sent.items()]
-        claimed.filter(pk__in=outcomes.sent).update(
-            status=Digest.Status.SENT,
-            sent_at=timezone.now(),
-            esp_message_id=Case(*message_ids, default=Value("")),
-            error="",
-        )
+        _mark_sent(outcomes.sent)
     for digest_id, error in outcomes.failed.items():
         logger.warning("digest %s failed for good: %s", digest_id, error)
         claimed.filter(pk=digest_id).update(status=Digest.Status.FAILED, error=error)
@@ -234,6 +229,36 @@ def _record(outcomes: _Outcomes) -> None:
         claimed.filter(pk=digest_id).update(status=Digest.Status.PENDING, error=error)
     if outcomes.not_tried:
         claimed.filter(pk__in=outcomes.not_tried).update(status=Digest.Status.PENDING)
+
+
+def _mark_sent(message_ids: dict[int, str]) -> None:
+    """Record digests (still "sending") as sent, each with its ESP message id, in one UPDATE.
+
+    Written in SQL because the ORM can only say it with a CASE of one WHEN per digest,
+    which takes Django ten times longer to compile than the database to run. UPDATE ...
+    FROM (VALUES ...) is understood by PostgreSQL and by SQLite (since 3.33).
+    """
+    meta = Digest._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    values = ", ".join(["(%s, %s)"] * len(message_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column('status')} = %s, {column('sent_at')} = %s, "
+            f"{column('error')} = '', {column('esp_message_id')} = sent.column2 "
+            f"FROM (VALUES {values}) AS sent "
+            f"WHERE {table}.{column('id')} = sent.column1 AND {table}.{column('status')} = %s",
+            [
+                Digest.Status.SENT,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                *(value for pair in message_ids.items() for value in pair),
+                Digest.Status.SENDING,
+            ],
+        )
 
 
 def _as_transient(error: Exception) -> TransientSendError | None:
