@@ -71,16 +71,14 @@ def encoded_words(text: str) -> str:
     """
     if text.isascii():
         return text
-    words, word, size = [], [], 0
-    for character in text:
-        length = len(character.encode())
-        if size + length > 45:  # 45 bytes are 60 in base64; with "=?utf-8?b??=", 72
-            words.append("".join(word))
-            word, size = [], 0
-        word.append(character)
-        size += length
-    words.append("".join(word))
-    return " ".join(f"=?utf-8?b?{b64encode(w.encode()).decode()}?=" for w in words)
+    data, words, start = text.encode(), [], 0
+    while start < len(data):
+        end = min(start + 45, len(data))  # 45 bytes are 60 in base64; with "=?utf-8?b??=", 72
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
+    return " ".join(f"=?utf-8?b?{b64encode(word).decode()}?=" for word in words)
 
 
 class QuickFold(Compat32):
