@@ -40,8 +40,11 @@ def _stem(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The stemmed word tokens of ``text``, in order, stop words included (phrases need them)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():  # most abstracts: nothing to decompose (and casefold is lower)
+        plain = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text.casefold())
+        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return [_stem(word) for word in _WORD.findall(plain)]
 
 
