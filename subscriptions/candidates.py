@@ -21,7 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from papers.models import Paper, PaperTopic, Topic
 from papers.selectors import with_growth
-from papers.text import content_tokens, ngram_counts
+from papers.text import content_tokens
 
 MAX_NGRAM = 3
 _TITLE_REPEAT = 2
@@ -192,9 +192,14 @@ def _analyse(document: str | tuple[tuple[str, int], ...]) -> list[str]:
     parts = ((document, 1),) if isinstance(document, str) else document
     features: list[str] = []
     for text, repeat in parts:
-        counts = ngram_counts(content_tokens(text), max_n=MAX_NGRAM)
-        for gram, count in counts.items():
-            features.extend([" ".join(gram)] * (count * repeat))
+        words = content_tokens(text)
+        # Every occurrence is listed (the vectorizer counts them), with no counting here.
+        grams = [
+            " ".join(words[start : start + n])
+            for n in range(1, MAX_NGRAM + 1)
+            for start in range(len(words) - n + 1)
+        ]
+        features.extend(grams * repeat)
     return features
 
 

@@ -1,10 +1,15 @@
 import json
+from collections import Counter
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
+from papers.text import content_tokens, ngram_counts
+from subscriptions.candidates import MAX_NGRAM, _analyse
 from subscriptions.interests import Interests, InterestsError, clean_interests
 from subscriptions.ranking import (
     candidate_papers,
@@ -204,3 +209,16 @@ def test_interests_are_trimmed_and_deduplicated():
     )
     assert interests.keywords == ("LoRA", "model merging")
     assert interests.topic_ids == (topic_id("segmentation"),)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["model", "merging", "face", "recognition", "of", "Über"]), max_size=30
+    ),
+    st.integers(min_value=1, max_value=3),
+)
+def test_a_documents_features_are_its_ngrams_each_as_often_as_it_occurs(words, repeat):
+    text = " ".join(words)
+    grams = ngram_counts(content_tokens(text), max_n=MAX_NGRAM)
+    expected = Counter({" ".join(gram): count * repeat for gram, count in grams.items()})
+    assert Counter(_analyse(((text, repeat),))) == expected
