@@ -50,6 +50,16 @@ def test_more_like_this_asks_then_records(client, sent_digest):
     assert Feedback.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "query", ["", "?paper=abc&signal=more", "?paper=1&signal=maybe", "?paper=999999&signal=less"]
+)
+def test_a_feedback_link_with_a_bad_paper_or_signal_gets_a_404(client, sent_digest, query):
+    token_path = link_in(sent_digest, "/feedback/").split("?")[0]
+    assert client.get(f"{token_path}{query}").status_code == 404
+    assert client.post(f"{token_path}{query}").status_code == 404
+    assert not Feedback.objects.exists()
+
+
 def test_the_unsubscribe_link_of_a_digest_works(client, sent_digest):
     path = link_in(sent_digest, "/unsubscribe/")
     client.post(path)
