@@ -1,5 +1,6 @@
 """How digests are put together quickly: stencils, encoded subjects, chunked claims."""
 
+import re
 from datetime import date
 from email import message_from_bytes
 from email.errors import HeaderParseError
@@ -144,3 +145,18 @@ def test_an_error_mid_chunk_records_what_was_sent_and_frees_what_was_not(face_re
     # The third was in the ESP's hands when it broke: never resent, it becomes "unknown".
     assert statuses == ["sent", "sent", "sending", "pending"]
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_every_link_follows_the_site_url(face_readers, settings):
+    run_in_process(day=DAY, frequency="daily")  # links made (and cached) for the default site
+    settings.SITE_URL = "https://digest.example"
+    mail.outbox.clear()
+    make_subscriber(email="late@example.org", topics=[Topic.objects.get(slug="face-analysis")])
+    run_in_process(day=DAY, frequency="daily")
+    [email] = mail.outbox
+    links = re.findall(r"https?://[^/\s\"<>]+", email.body + html_part(email))
+    assert links and {link for link in links if "arxiv.org" not in link} == {
+        "https://digest.example"
+    }
+    assert email.extra_headers["List-Unsubscribe"].startswith("<https://digest.example/")
