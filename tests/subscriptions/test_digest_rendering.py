@@ -1,5 +1,6 @@
 """How digests are put together quickly: stencils, encoded subjects, chunked claims."""
 
+import json
 import re
 from datetime import date
 from email import message_from_bytes
@@ -14,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from papers.models import Paper, Topic
-from subscriptions import sending
+from subscriptions import digests, sending
 from subscriptions.digests import build_digest_batch
 from subscriptions.emails import Email, QuickFold, encoded_words
-from subscriptions.models import Digest
+from subscriptions.models import Digest, DigestItem
 from subscriptions.runs import run_in_process
 from subscriptions.stencils import Stencil
 from tests.factories import make_subscriber
@@ -160,3 +161,22 @@ def test_every_link_follows_the_site_url(face_readers, settings):
         "https://digest.example"
     }
     assert email.extra_headers["List-Unsubscribe"].startswith("<https://digest.example/")
+
+
+@pytest.mark.django_db
+def test_digest_items_keep_any_text_in_their_reasons(face_readers):
+    build_digest_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
+    digest = Digest.objects.first()
+    paper = Paper.objects.exclude(digest_items__subscriber=digest.subscriber).first()
+    nasty = ['keyword: a\tb\\c "d"', "ünï\ncode \x01 ∑", "\\N", ""]
+    DigestItem.objects.filter(digest=digest).delete()
+    digests._insert_items(
+        [(digest.pk, digest.subscriber_id, paper.pk, "for_you", 1, 0.5, json.dumps(nasty))]
+    )
+    [item] = DigestItem.objects.filter(digest=digest)
+    assert (item.reasons, item.score, item.section, item.paper_id) == (
+        nasty,
+        0.5,
+        "for_you",
+        paper.pk,
+    )
