@@ -5,14 +5,15 @@ differs from one reader to the next (their links, why a paper was picked), and w
 inlined once. Filling it in for a reader is joining strings, about a hundred times cheaper
 than rendering the template again and inlining its CSS again.
 
-The markers are two private-use characters around the slot's name: neither HTML escaping
-nor the CSS inliner touches them. A template written for a stencil names each slot as a
+The markers are two private-use characters around a nonce and the slot's name: neither HTML
+escaping nor the CSS inliner touches them. A template written for a stencil names each slot as a
 plain ``{{ name }}``, with no filter on it.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html import escape as escape_html
@@ -22,7 +23,6 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeData
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
-_SLOT = re.compile(f"{_OPEN}(\\w+){_CLOSE}")
 
 
 def slots_in(text: str) -> int:
@@ -53,11 +53,14 @@ class Stencil:
         postprocess: Callable[[str], str] | None = None,
     ) -> Stencil:
         """Render ``template_name`` once, with a marker where each of ``slots`` goes."""
-        marked = {**context, **{name: f"{_OPEN}{name}{_CLOSE}" for name in slots}}
+        # A nonce in the markers: text that a listing put in the context (a title with these
+        # very characters) can never pass for a slot.
+        nonce = secrets.token_hex(8)
+        marked = {**context, **{name: f"{_OPEN}{nonce}{name}{_CLOSE}" for name in slots}}
         text = render_to_string(template_name, marked)
         if postprocess is not None:
             text = postprocess(text)
-        return cls(tuple(_SLOT.split(text)), html)
+        return cls(tuple(re.split(f"{_OPEN}{nonce}(\\w+){_CLOSE}", text)), html)
 
     def fill(self, values: Mapping[str, str]) -> str:
         """The text with each slot filled in; in HTML, values are escaped unless marked safe."""

@@ -180,3 +180,12 @@ def test_digest_items_keep_any_text_in_their_reasons(face_readers):
         "for_you",
         paper.pk,
     )
+
+
+@pytest.mark.django_db
+def test_a_title_that_looks_like_a_slot_is_shown_as_it_is(face_readers):
+    odd = "Faceptor \ue000reasons\ue001 \ue000nope\ue001"
+    Paper.objects.filter(title__startswith="Faceptor").update(title=odd)
+    totals = run_in_process(day=DAY, frequency="daily")
+    assert totals.sent == 4 and totals.failed == 0
+    assert all(odd in email.body for email in mail.outbox)
