@@ -6,6 +6,7 @@ using these are marked ``redis`` so the SQLite pass of CI deselects them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -23,9 +24,43 @@ from django.db import connection
 from django.test import override_settings
 
 from digest_site.celery import app as celery_app
+from papers.models import Topic
+from subscriptions.models import Subscriber
+from tests.factories import make_subscriber
 
 START_SECONDS = 10
 STOP_SECONDS = 10
+# Topics the seed's papers are tagged with, so every reader has something to read.
+SEED_TOPIC_SLUGS = ["face-analysis", "model-merging", "segmentation", "recommender-systems"]
+
+
+def make_readers(count: int, *, prefix: str = "reader-") -> list[Subscriber]:
+    """``count`` active daily subscribers, ``<prefix><n>@example.org``, one seed topic each."""
+    topics = [Topic.objects.get(slug=slug) for slug in SEED_TOPIC_SLUGS]
+    return [
+        make_subscriber(
+            email=f"{prefix}{number}@example.org",
+            frequency=Subscriber.Frequency.DAILY,
+            topics=[topics[number % len(topics)]],
+        )
+        for number in range(count)
+    ]
+
+
+def worker_env(
+    *, database_url: str, redis_url: str, var_dir: Path, email_backend: str, **overrides: str
+) -> dict[str, str]:
+    """The environment of a worker process on the test database and a Redis, plus overrides
+    (settings read from the environment, such as ``DIGEST_BATCH_SIZE``)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "tests-only-not-a-secret",
+        "EMAIL_BACKEND": email_backend,
+        "VAR_DIR": str(var_dir),
+        **overrides,
+    }
 
 
 def missing_service(message: str) -> None:

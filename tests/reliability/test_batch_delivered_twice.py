@@ -21,16 +21,14 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from papers.models import Topic
 from subscriptions.digests import build_digest_batch
 from subscriptions.models import Digest
 from subscriptions.runs import process_batch
-from tests.factories import make_subscriber
+from tests.reliability.services import make_readers
 
 DAY = date(2025, 11, 6)
 PERIOD = "2025-11-06"
 PER_GROUP = 10
-TOPIC_SLUGS = ["face-analysis", "model-merging", "segmentation", "recommender-systems"]
 JOIN_SECONDS = 60
 WAIT_FOR_COLLISION_SECONDS = 10
 
@@ -133,16 +131,7 @@ def check_each_once(subscribers, results) -> Counter[str]:
 def test_a_batch_run_twice_at_once_sends_each_digest_once(postgresql, seeded, settings):
     # Each send takes a moment, so the two copies' sending really overlaps.
     settings.EMAIL_BACKEND = "tests.support.fault_backends.SlowTestBackend"
-    topics = [Topic.objects.get(slug=slug) for slug in TOPIC_SLUGS]
-    groups = [
-        [
-            make_subscriber(
-                email=f"group{group}-reader{n}@example.org", topics=[topics[n % len(topics)]]
-            )
-            for n in range(PER_GROUP)
-        ]
-        for group in (1, 2)
-    ]
+    groups = [make_readers(PER_GROUP, prefix=f"group{group}-reader") for group in (1, 2)]
 
     # 1. Both copies start before anything is built: they race to build, then to send.
     first = groups[0]

@@ -1,7 +1,6 @@
 """The ESP misbehaving under a real worker: retries, no duplicates, failures in the admin."""
 
 import json
-import os
 from collections import Counter
 from email import message_from_bytes, policy
 
@@ -12,7 +11,7 @@ from papers.models import Topic
 from subscriptions.models import Digest
 from subscriptions.tasks import send_digests
 from tests.factories import make_subscriber
-from tests.reliability.services import Worker, celery_and_cache_on, wait_until
+from tests.reliability.services import Worker, celery_and_cache_on, wait_until, worker_env
 
 DAY = "2025-11-06"
 SUBSCRIBERS = 8
@@ -43,16 +42,14 @@ def test_a_failing_esp_is_retried_without_duplicates_and_a_refusal_is_shown(
     # 503 for a while, then a timeout, then 429 with Retry-After, and one address refused.
     script = {"fail_first": 3, "timeout_calls": [5], "rate_limit_calls": [7], "reject": [REJECTED]}
     (var_dir / "esp-script.json").write_text(json.dumps(script))
-    env = {
-        **os.environ,
-        "DATABASE_URL": postgresql_database_url,
-        "REDIS_URL": private_redis.url,
-        "SECRET_KEY": "tests-only-not-a-secret",
-        "EMAIL_BACKEND": "tests.support.flaky_esp.FlakyEsp",
-        "VAR_DIR": str(var_dir),
-        "DIGEST_RETRY_BASE_SECONDS": "1",
-        "CELERY_VISIBILITY_TIMEOUT": "30",
-    }
+    env = worker_env(
+        database_url=postgresql_database_url,
+        redis_url=private_redis.url,
+        var_dir=var_dir,
+        email_backend="tests.support.flaky_esp.FlakyEsp",
+        DIGEST_RETRY_BASE_SECONDS="1",
+        CELERY_VISIBILITY_TIMEOUT="30",
+    )
     worker = Worker(env=env, log=tmp_path / "worker.log")
     try:
         with celery_and_cache_on(private_redis.url):

@@ -19,12 +19,11 @@ from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 
-from papers.models import Topic
 from subscriptions.digests import build_digest_batch
 from subscriptions.models import Digest, Subscriber
 from subscriptions.runs import run_in_process, start_run
 from subscriptions.sending import mark_stale_claims_unknown
-from tests.factories import make_subscriber
+from tests.reliability.services import make_readers
 from tests.support.fault_backends import DroppingConnectionBackend
 
 DAY = date(2025, 11, 6)
@@ -32,7 +31,6 @@ PERIOD = "2025-11-06"
 SUBSCRIBERS = 15
 BATCH_SIZE = 5
 CHUNK_SIZE = 3
-TOPIC_SLUGS = ["face-analysis", "model-merging", "segmentation", "recommender-systems"]
 # The connection drops right after the ESP accepted this many digests (in the second batch).
 DROP_AFTER = 7
 
@@ -63,9 +61,7 @@ def test_a_dropped_database_connection_mid_run_sends_nobody_two_digests(
     postgresql, seeded, settings, dropping_backend
 ):
     settings.DIGESTS = {**settings.DIGESTS, "BATCH_SIZE": BATCH_SIZE, "SEND_CHUNK_SIZE": CHUNK_SIZE}
-    topics = [Topic.objects.get(slug=slug) for slug in TOPIC_SLUGS]
-    for number in range(SUBSCRIBERS):
-        make_subscriber(email=f"reader-{number}@example.org", topics=[topics[number % len(topics)]])
+    make_readers(SUBSCRIBERS)
     for first_id, last_id in start_run(day=DAY, frequency="daily"):
         build_digest_batch(day=DAY, frequency="daily", first_id=first_id, last_id=last_id)
     built = statuses()

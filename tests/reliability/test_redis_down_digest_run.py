@@ -11,7 +11,6 @@ then has their digest exactly once.
 from __future__ import annotations
 
 import email
-import os
 import time
 from collections import Counter
 from email import policy
@@ -20,17 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from papers.models import Topic
 from subscriptions.models import Digest, Subscriber
 from subscriptions.tasks import send_digests
-from tests.factories import make_subscriber
 
-from .services import Worker, celery_and_cache_on, wait_until
+from .services import Worker, celery_and_cache_on, make_readers, wait_until, worker_env
 
 DAY = "2025-11-06"
 SUBSCRIBERS = 30
 BATCH_SIZE = 5
-TOPIC_SLUGS = ["face-analysis", "model-merging", "segmentation", "recommender-systems"]
 START_SECONDS = 30  # the worker starting and getting into the second batch
 QUIET_SECONDS = 1.0  # nothing moving for this long: the worker has stopped sending
 SETTLE_SECONDS = 15
@@ -78,24 +74,16 @@ class Quiet:
 def test_redis_stopping_mid_run_loses_no_digest_and_sends_none_twice(
     postgresql_database_url, private_redis, seeded, tmp_path
 ):
-    topics = [Topic.objects.get(slug=slug) for slug in TOPIC_SLUGS]
-    for number in range(SUBSCRIBERS):
-        make_subscriber(
-            email=f"reader-{number}@example.org",
-            frequency=Subscriber.Frequency.DAILY,
-            topics=[topics[number % len(topics)]],
-        )
+    make_readers(SUBSCRIBERS)
     var_dir = tmp_path / "var"
     outbox = var_dir / "outbox"
-    env = {
-        **os.environ,
-        "DATABASE_URL": postgresql_database_url,
-        "REDIS_URL": private_redis.url,
-        "SECRET_KEY": "tests-only-not-a-secret",
-        "EMAIL_BACKEND": "tests.support.slow_backend.SlowEmlBackend",
-        "VAR_DIR": str(var_dir),
-        "DIGEST_BATCH_SIZE": str(BATCH_SIZE),
-    }
+    env = worker_env(
+        database_url=postgresql_database_url,
+        redis_url=private_redis.url,
+        var_dir=var_dir,
+        email_backend="tests.support.slow_backend.SlowEmlBackend",
+        DIGEST_BATCH_SIZE=str(BATCH_SIZE),
+    )
     started = time.monotonic()
     worker = Worker(env=env, log=tmp_path / "worker.log")
     try:

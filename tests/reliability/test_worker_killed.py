@@ -27,12 +27,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from digest_site.celery import app as celery_app
-from papers.models import Topic
 from subscriptions.models import Digest, Subscriber
 from subscriptions.sending import mark_stale_claims_unknown
 from subscriptions.tasks import send_digests
-from tests.factories import make_subscriber
-from tests.reliability.services import WORKER_COMMAND
+from tests.reliability.services import WORKER_COMMAND, make_readers, worker_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = "2025-11-06"  # the day the seed's papers are featured on
@@ -44,8 +42,6 @@ KILLS = 3
 # Which kill waits until the digest being sent is in the outbox (the others kill as soon as
 # one is being sent, usually before its file is written).
 KILL_AFTER_THE_FILE = 2
-# Topics the seed's papers are tagged with, so every subscriber has something to read.
-TOPIC_SLUGS = ["face-analysis", "model-merging", "segmentation", "recommender-systems"]
 # Digests a worker must have sent (since it started) before it is killed.
 SENDS_BEFORE_KILL = 3
 # Generous: a busy 2-core CI machine starts a worker process slowly; a healthy run takes ~5 s.
@@ -196,27 +192,19 @@ def test_a_worker_killed_mid_batch_and_restarted_sends_each_digest_once(
     # Tasks and unacknowledged messages left by earlier runs must not leak into this one.
     broker = redis.Redis.from_url(redis_url)
     broker.flushdb()
-    topics = [Topic.objects.get(slug=slug) for slug in TOPIC_SLUGS]
-    for number in range(SUBSCRIBERS):
-        make_subscriber(
-            email=f"reader-{number}@example.org",
-            frequency=Subscriber.Frequency.DAILY,
-            topics=[topics[number % len(topics)]],
-        )
+    make_readers(SUBSCRIBERS)
     var_dir = tmp_path / "var"
     outbox = var_dir / "outbox"
     workers = Workers(
-        env={
-            **os.environ,
-            "DATABASE_URL": postgresql_database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "tests-only-not-a-secret",
-            "EMAIL_BACKEND": "tests.support.slow_backend.SlowEmlBackend",
-            "VAR_DIR": str(var_dir),
-            "DIGEST_BATCH_SIZE": str(BATCH_SIZE),
-            "DIGEST_SEND_CHUNK_SIZE": str(CHUNK_SIZE),
-            "CELERY_VISIBILITY_TIMEOUT": "10",
-        },
+        env=worker_env(
+            database_url=postgresql_database_url,
+            redis_url=redis_url,
+            var_dir=var_dir,
+            email_backend="tests.support.slow_backend.SlowEmlBackend",
+            DIGEST_BATCH_SIZE=str(BATCH_SIZE),
+            DIGEST_SEND_CHUNK_SIZE=str(CHUNK_SIZE),
+            CELERY_VISIBILITY_TIMEOUT="10",
+        ),
         logs=tmp_path,
     )
     celery_app.conf.task_always_eager = False
