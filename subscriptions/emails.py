@@ -31,6 +31,7 @@ from papers.models import Paper
 from papers.selectors import shown_topic_names
 
 from .models import Digest, DigestItem, Subscriber
+from .selectors import in_id_range
 from .stencils import Stencil, slots_in
 from .tokens import confirmation_token, manage_token
 
@@ -351,14 +352,10 @@ def picks_of(items: Iterable[DigestItem]) -> list[Pick]:
 def digest_picks(digests: Sequence[Digest]) -> dict[int, list[Pick]]:
     """The picks of many digests, in three queries; each paper's face is made once."""
     ids = [digest.pk for digest in digests]
-    subscribers = [digest.subscriber_id for digest in digests]
     rows = list(
-        # The subscriber range lets the database scan an index range (a batch is a range);
-        # the digest ids pick this period's digests within it.
+        # The digest ids pick these digests within the range their subscribers span.
         DigestItem.objects.filter(
-            subscriber_id__gte=min(subscribers, default=0),
-            subscriber_id__lte=max(subscribers, default=-1),
-            digest_id__in=ids,
+            **in_id_range([digest.subscriber_id for digest in digests]), digest_id__in=ids
         )
         .order_by("digest_id", "section", "position")
         .values_list("digest_id", "section", "paper_id", "reasons")

@@ -112,22 +112,21 @@ def send_chunk(
     picks = picks if picks is not None else digest_picks(digests)
     # Rendered before the claim: a template error leaves the digests pending, not "sending".
     emails = {digest.pk: digest_email(digest, picks[digest.pk]) for digest in digests}
-    periods = {digest.pk: digest.period for digest in digests}
     claimed = _claim(list(emails))
     report.skipped += len(emails) - len(claimed)
     outcomes = _Outcomes()
     try:
-        for digest_id, email in emails.items():
-            if digest_id not in claimed:
+        for digest in digests:
+            if digest.pk not in claimed:
                 continue
             if report.paused:
-                outcomes.not_tried.append(digest_id)
+                outcomes.not_tried.append(digest.pk)
                 continue
-            outcomes.in_flight = digest_id
-            _send(digest_id, email, connection, outcomes, report)
+            outcomes.in_flight = digest.pk
+            _send(digest.pk, emails[digest.pk], connection, outcomes, report)
             outcomes.in_flight = None
             if report.failures_in_a_row >= settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]:
-                _pause(periods[digest_id], report)
+                _pause(digest.period, report)
     finally:
         # Also after an unexpected error: what was sent is recorded as sent, not left to
         # become "unknown"; what was not handed to the ESP goes back to pending. One caught
