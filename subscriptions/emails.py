@@ -7,12 +7,9 @@ template and context it uses (after healthchecks' ``emails.py``).
 from __future__ import annotations
 
 import re
-import secrets
-from base64 import b64encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from email.policy import Compat32
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +27,7 @@ from django.utils.text import Truncator
 from papers.models import Paper
 from papers.selectors import shown_topic_names
 
+from .mime import Email
 from .models import Digest, DigestItem, Subscriber
 from .selectors import in_id_range
 from .stencils import Stencil, slots_in
@@ -63,72 +61,6 @@ def message(
     """A ready-to-send email with both parts."""
     subject, text, html = render(name, context)
     return _email(subject=subject, text=text, html=html, to=to, headers=headers or {})
-
-
-def encoded_words(text: str) -> str:
-    """``text`` as RFC 2047 encoded words (base64, under 76 characters each), if not ASCII.
-
-    A reader sees the original text: the spaces between encoded words are not part of it.
-    """
-    if text.isascii():
-        return text
-    data, words, start = text.encode(), [], 0
-    while start < len(data):
-        end = min(start + 45, len(data))  # 45 bytes are 60 in base64; with "=?utf-8?b??=", 72
-        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character
-            end -= 1
-        words.append(data[start:end])
-        start = end
-    return " ".join(f"=?utf-8?b?{b64encode(word).decode()}?=" for word in words)
-
-
-class QuickFold(Compat32):
-    """The email package's default policy, with a fast path for headers that need no folding.
-
-    Serialising folds every header through ``email.header.Header``, about 15 microseconds
-    each: a quarter of a digest's MIME time. A short single-line ASCII header comes out of
-    it unchanged, so it is written as it is (a test checks the two agree).
-    """
-
-    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
-        if (
-            isinstance(value, str)
-            and len(name) + len(value) < 76
-            and value.isascii()
-            and value.isprintable()
-            and value == value.strip()
-            and "  " not in value
-        ):
-            return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
-
-
-_QUICK_FOLD = QuickFold()
-
-
-class Email(EmailMultiAlternatives):
-    """An email whose MIME form is quick to serialise.
-
-    The standard library's encoder, which Django uses, tries every prefix of a non-ASCII
-    subject to find where to fold it: about a millisecond a subject, as much as serialising
-    all the rest of a digest. Here the subject is encoded in linear time (``subject`` itself
-    stays as written: an ESP's API takes it), the multipart boundary is set up front, and
-    short headers skip folding (``QuickFold``).
-    """
-
-    def message(self) -> Any:
-        subject = self.subject
-        self.subject = encoded_words(subject)
-        try:
-            message = super().message()
-        finally:
-            self.subject = subject
-        if message.is_multipart():
-            # Chosen here, the boundary is not searched for in the body by a fresh regular
-            # expression per message; 128 random bits cannot occur in it by chance.
-            message.set_boundary(f"=_{secrets.token_hex(16)}")
-        message.policy = _QUICK_FOLD
-        return message
 
 
 def _email(

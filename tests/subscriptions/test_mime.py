@@ -1,0 +1,113 @@
+"""MIME for our emails (subscriptions/mime.py): the bytes Django and the standard library write."""
+
+from email import message_from_bytes
+from email.errors import HeaderParseError
+from email.generator import BytesGenerator
+from email.header import decode_header, make_header
+from email.policy import compat32
+from io import BytesIO
+
+import pytest
+from django.core.mail import EmailMultiAlternatives
+from hypothesis import given
+from hypothesis import strategies as st
+
+from subscriptions.mime import Email, QuickFold, encoded_words
+
+HEADERS = {"Date": "Thu, 06 Nov 2025 07:00:00 -0000", "Message-ID": "<digest-1@example.org>"}
+
+# Bodies with every kind of line ending, text in and out of ASCII, and lines around SMTP's
+# limit of 998 bytes (a longer one makes a part quoted-printable).
+LINE = st.text(st.sampled_from("ab <>&=.é·中"), max_size=40) | st.text(
+    st.sampled_from("ab é"), min_size=990, max_size=1010
+)
+BODY = st.lists(st.tuples(LINE, st.sampled_from(["\n", "\r\n", "\r", ""])), max_size=8).map(
+    lambda lines: "".join(line + end for line, end in lines)
+)
+
+
+def standard_bytes(message, linesep):
+    """``message`` as the standard library's generator writes it, with its own policy."""
+    out = BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=compat32).flatten(message, linesep=linesep)
+    return out.getvalue()
+
+
+def both(email_class, text, html):
+    email = email_class(
+        subject="Model merging and 4 more - Paper Digest Nov 6",  # non-ASCII: see below
+        body=text,
+        from_email="Paper Digest <digest@example.org>",
+        to=["ada@example.org"],
+        headers=HEADERS,
+    )
+    email.attach_alternative(html, "text/html")
+    message = email.message()
+    message.set_boundary("=_boundary")
+    return message
+
+
+@given(BODY, BODY, st.sampled_from(["\n", "\r\n"]))
+def test_an_email_is_the_mime_django_makes_written_the_same(text, html, linesep):
+    ours = both(Email, text, html)
+    django = both(EmailMultiAlternatives, text, html)
+    assert ours.as_bytes(linesep=linesep) == standard_bytes(django, linesep)
+    assert ours.as_bytes(linesep=linesep) == standard_bytes(ours, linesep)
+
+
+@pytest.mark.parametrize(
+    ("line", "encoding"),
+    [
+        ("a" * 998, "7bit"),
+        ("a" * 999, "quoted-printable"),
+        ("é" * 499, "8bit"),
+        ("é" * 500, "quoted-printable"),
+    ],
+)
+def test_a_line_longer_than_smtp_allows_makes_the_part_quoted_printable(line, encoding):
+    message = both(Email, f"short\n{line}\n", f"{line}\r\n<p>")
+    assert [part["Content-Transfer-Encoding"] for part in message.get_payload()] == [encoding] * 2
+    assert max(map(len, message.as_bytes().splitlines())) <= 998
+
+
+@given(st.text(min_size=1, max_size=300).filter(lambda s: s.strip() == s and "\x00" not in s))
+def test_encoded_subjects_read_back_as_written(subject):
+    encoded = encoded_words(subject)
+    assert all(len(word) <= 75 for word in encoded.split(" ")) or subject.isascii()
+    assert str(make_header(decode_header(encoded))) == subject
+
+
+@given(
+    st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name-For-Folding", "To"]),
+    st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=120)
+    | st.text(st.sampled_from("ab:/<>=-;, "), min_size=60, max_size=300),  # long, foldable or not
+)
+def test_quick_folding_writes_what_the_standard_policy_writes(name, value):
+    def folded(policy):
+        try:
+            return policy.fold(name, value)
+        except HeaderParseError as error:  # a value that would smuggle in a header
+            return repr(error)
+
+    assert folded(QuickFold()) == folded(compat32)
+
+
+def test_a_serialised_subject_decodes_to_the_subject():
+    subject = "Ünïcode résumé of a paper on 中文 pruning, ≥ 70 characters… · Paper Digest Nov 6"
+    email = Email(subject=subject, body="text", to=["ada@example.org"])
+    email.attach_alternative("<p>html</p>", "text/html")
+    parsed = message_from_bytes(email.message().as_bytes())
+    assert str(make_header(decode_header(parsed["Subject"]))) == subject
+    assert email.subject == subject  # what an ESP's API is given is unchanged
+    assert parsed.get_boundary().startswith("=_")
+    assert [part.get_content_type() for part in parsed.walk()][1:] == ["text/plain", "text/html"]
+
+
+@pytest.mark.parametrize("alternatives", [[], [("<p>a</p>", "text/html"), ("{}", "text/x-a")]])
+def test_other_shapes_of_email_still_serialise(alternatives):
+    email = Email(subject="s", body="b\n", to=["ada@example.org"], alternatives=alternatives)
+    parsed = message_from_bytes(email.message().as_bytes())
+    assert [part.get_payload(decode=True) for part in parsed.walk() if not part.is_multipart()] == [
+        b"b\n",
+        *[content.encode() for content, _ in alternatives],
+    ]
