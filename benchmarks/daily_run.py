@@ -35,6 +35,8 @@ How to run (from the repository root)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import random
 import resource
@@ -44,6 +46,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -316,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="redis://127.0.0.1:6379/14",
         help="broker for --celery-workers; this Redis database is flushed before each size",
     )
+    parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.celery_workers and not arguments.database_url.startswith("postgres"):
         parser.error("--celery-workers needs a PostgreSQL --database-url")
@@ -338,12 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from subscriptions import digests, runs, sending
 
     call_command("migrate", verbosity=0)
-    fill(papers=arguments.papers, per_day=arguments.papers, last_day=DAY, tag=True)
+    with contextlib.redirect_stdout(io.StringIO()) if arguments.row_only else nullcontext():
+        fill(papers=arguments.papers, per_day=arguments.papers, last_day=DAY, tag=True)
     sizes = [int(s) for s in arguments.subscribers.split(",")]
 
     from django.db import connection
 
-    print(f"database: {connection.vendor}; papers: {arguments.papers}; day: {DAY}")
+    if not arguments.row_only:
+        print(f"database: {connection.vendor}; papers: {arguments.papers}; day: {DAY}")
     if arguments.celery_workers:
         return report_on_workers(sizes, arguments.celery_workers, arguments.redis_url)
 
@@ -354,17 +360,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     sending.digest_email = timed("render", sending.digest_email)
 
     header = ["subscribers", "sent", "rank", "build", "render", "serialise", "record", "total"]
-    print(" ".join(f"{h:>11}" for h in header), f"{'digests/s':>10} {'q/1000':>8} {'RSS MB':>8}")
-    for size in sizes:
-        row = run(size)
-        cells = [
-            f"{row[h]:>11,.2f}" if isinstance(row[h], float) else f"{row[h]:>11,}" for h in header
-        ]
-        print(
-            " ".join(cells),
-            f"{row['per_s']:>10,.0f} {row['queries_per_1000']:>8,.0f} {row['rss_mb']:>8,.0f}",
-            flush=True,
-        )
+    if not arguments.row_only:
+        columns = f"{'digests/s':>10} {'q/1000':>8} {'RSS MB':>8}"
+        print(" ".join(f"{h:>11}" for h in header), columns, flush=True)
+    if len(sizes) > 1:
+        # Each size in a fresh process, as each day's run starts with nothing cached (the
+        # stencils, the candidates) and its own peak memory.
+        for size in sizes:
+            child = [*sys.argv[:1], *(argv or sys.argv[1:]), "--subscribers", str(size)]
+            subprocess.run([sys.executable, *child, "--row-only"], check=True)
+        return 0
+    row = run(sizes[0])
+    cells = [f"{row[h]:>11,.2f}" if isinstance(row[h], float) else f"{row[h]:>11,}" for h in header]
+    print(
+        " ".join(cells),
+        f"{row['per_s']:>10,.0f} {row['queries_per_1000']:>8,.0f} {row['rss_mb']:>8,.0f}",
+        flush=True,
+    )
     return 0
 
 

@@ -193,7 +193,7 @@ def _paper_stencil(name: str, face: PaperFace, site_url: str, with_reasons: bool
     html = name.endswith(".html")
     context = {
         "paper": face,
-        "url": f"{site_url}{reverse('papers:detail', args=[face.pk])}",
+        "url": _paper_link(site_url, face.pk),
         "excerpt": excerpt(face.abstract),
         "has_reasons": with_reasons,
     }
@@ -313,6 +313,11 @@ def _link_parts(site_url: str, name: str, *stand_ins: object) -> list[str]:
 def _link(name: str, token: str) -> str:
     before, after = _link_parts(settings.SITE_URL, name, "TOKEN")
     return f"{before}{token}{after}"
+
+
+def _paper_link(site_url: str, paper_id: int) -> str:
+    before, after = _link_parts(site_url, "papers:detail", 999999999)
+    return f"{before}{paper_id}{after}"
 
 
 def _view_link(token: str, digest_id: int) -> str:

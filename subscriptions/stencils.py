@@ -27,6 +27,11 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeData
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
+# A nonce in the markers, never written out: text that a listing put in the context (a title
+# with these very characters) cannot pass for a slot. One per process, so the pattern that
+# finds the slots is compiled once.
+_NONCE = secrets.token_hex(8)
+_SLOT = re.compile(f"{_OPEN}{_NONCE}(\\w+){_CLOSE}")
 
 
 def slots_in(text: str) -> int:
@@ -62,14 +67,11 @@ class Stencil:
         postprocess: Callable[[str], str] | None = None,
     ) -> Stencil:
         """Render ``template_name`` once, with a marker where each of ``slots`` goes."""
-        # A nonce in the markers: text that a listing put in the context (a title with these
-        # very characters) can never pass for a slot.
-        nonce = secrets.token_hex(8)
-        marked = {**context, **{name: f"{_OPEN}{nonce}{name}{_CLOSE}" for name in slots}}
+        marked = {**context, **{name: f"{_OPEN}{_NONCE}{name}{_CLOSE}" for name in slots}}
         text = render_to_string(template_name, marked)
         if postprocess is not None:
             text = postprocess(text)
-        pieces = re.split(f"{_OPEN}{nonce}(\\w+){_CLOSE}", text)
+        pieces = _SLOT.split(text)
         return cls(tuple(_ascii(piece) for piece in pieces) if html else tuple(pieces), html)
 
     def fill(self, values: Mapping[str, str]) -> str:

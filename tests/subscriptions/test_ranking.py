@@ -2,14 +2,16 @@ import json
 from collections import Counter
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
-from subscriptions.candidates import MAX_NGRAM, _analyse
+from subscriptions.candidates import MAX_NGRAM, PhraseVectorizer, _analyse
 from subscriptions.interests import Interests, InterestsError, clean_interests
 from subscriptions.ranking import (
     candidate_papers,
@@ -222,3 +224,30 @@ def test_a_documents_features_are_its_ngrams_each_as_often_as_it_occurs(words, r
     grams = ngram_counts(content_tokens(text), max_n=MAX_NGRAM)
     expected = Counter({" ".join(gram): count * repeat for gram, count in grams.items()})
     assert Counter(_analyse(((text, repeat),))) == expected
+
+
+WORDS = ["model", "merging", "face", "recognition", "of", "Über", "LoRA", "the", "diffusion"]
+DOCUMENT = st.lists(st.sampled_from(WORDS), max_size=25).map(" ".join)
+
+
+@given(
+    st.lists(st.tuples(DOCUMENT, DOCUMENT), min_size=1, max_size=8),
+    st.lists(DOCUMENT | st.text(max_size=20), min_size=1, max_size=4),
+)
+def test_phrase_vectors_are_scikit_learns_tfidf_vectors(papers, queries):
+    documents = [((title, 2), (abstract, 1)) for title, abstract in papers]
+    ours = PhraseVectorizer()
+    theirs = TfidfVectorizer(analyzer=_analyse, sublinear_tf=True, dtype=np.float32)
+    try:
+        expected = theirs.fit_transform(documents)
+    except ValueError:  # no feature at all: an empty vocabulary is refused, by both
+        with pytest.raises(ValueError):
+            ours.fit_transform(documents)
+        return
+    fitted = ours.fit_transform(documents)
+    # The same features, numbered in another order.
+    assert ours.vocabulary_.keys() == theirs.vocabulary_.keys()
+    order = [ours.vocabulary_[feature] for feature in sorted(theirs.vocabulary_)]
+    assert np.allclose(fitted.toarray()[:, order], expected.toarray(), atol=1e-6)
+    transformed = ours.transform(queries).toarray()[:, order]
+    assert np.allclose(transformed, theirs.transform(queries).toarray(), atol=1e-6)
