@@ -20,7 +20,7 @@ What it measures
 
     Stages are timed by wrapping the functions the run calls: ranking
     (``rank_papers_for``), building (the rest of ``build_digest_batch``), rendering
-    (``digest_picks``, which loads what the digests show, and ``digest_email``),
+    (``digest_contents``, which loads what the digests show, and ``digest_email``),
     serialising (the backend) and recording (the rest of sending: loading the batch's
     digests, claims and status updates).
 
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     digests.rank_papers_for = timed("rank", digests.rank_papers_for)
     runs.build_digest_batch = timed("build", runs.build_digest_batch)
     runs.send_pending_digests = timed("send", runs.send_pending_digests)
-    sending.digest_picks = timed("render", sending.digest_picks)
+    sending.digest_contents = timed("render", sending.digest_contents)
     sending.digest_email = timed("render", sending.digest_email)
 
     header = ["subscribers", "sent", "rank", "build", "render", "serialise", "record", "total"]

@@ -6,6 +6,7 @@ template and context it uses (after healthchecks' ``emails.py``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
@@ -29,7 +32,7 @@ from papers.selectors import shown_topic_names
 
 from .mime import Email
 from .models import Digest, DigestItem, Subscriber
-from .selectors import in_id_range
+from .selectors import followed_topic_names, in_id_range
 from .stencils import Stencil, slots_in
 from .tokens import confirmation_token, manage_token
 
@@ -281,22 +284,41 @@ def picks_of(items: Iterable[DigestItem]) -> list[Pick]:
     return [Pick(item.section, PaperFace.of(item.paper), item.reasons) for item in items]
 
 
-def digest_picks(digests: Sequence[Digest]) -> dict[int, list[Pick]]:
-    """The picks of many digests, in three queries; each paper's face is made once."""
+class Content(NamedTuple):
+    """What a digest shows: its picks, and the names of the topics its reader follows."""
+
+    picks: list[Pick]
+    topics: list[str]
+
+    @classmethod
+    def of(cls, digest: Digest, items: Iterable[DigestItem] | None = None) -> Content:
+        """From a digest and its ``items``, or else its own items (with their papers and
+        shown tags loaded, as ``digests_with_content`` does)."""
+        items = digest.items.all() if items is None else items
+        return cls(picks_of(items), [topic.name for topic in digest.subscriber.topics.all()])
+
+
+def digest_contents(digests: Sequence[Digest]) -> dict[int, Content]:
+    """What many digests show, in four queries, read as values; each paper's face is made
+    once, and every item's reasons are decoded from JSON in one call."""
     ids = [digest.pk for digest in digests]
+    subscriber_ids = [digest.subscriber_id for digest in digests]
     rows = list(
         # The digest ids pick these digests within the range their subscribers span.
-        DigestItem.objects.filter(
-            **in_id_range([digest.subscriber_id for digest in digests]), digest_id__in=ids
-        )
+        DigestItem.objects.filter(**in_id_range(subscriber_ids), digest_id__in=ids)
         .order_by("digest_id", "section", "position")
-        .values_list("digest_id", "section", "paper_id", "reasons")
+        .values_list("digest_id", "section", "paper_id", Cast("reasons", TextField()))
     )
+    reasons = json.loads(f"[{','.join(row[3] for row in rows)}]")
     faces = paper_faces({row[2] for row in rows})
     picks: dict[int, list[Pick]] = {digest_id: [] for digest_id in ids}
-    for digest_id, section, paper_id, reasons in rows:
-        picks[digest_id].append(Pick(section, faces[paper_id], reasons))
-    return picks
+    for (digest_id, section, paper_id, _), why in zip(rows, reasons, strict=True):
+        picks[digest_id].append(Pick(section, faces[paper_id], why))
+    topics = followed_topic_names(subscriber_ids)
+    return {
+        digest.pk: Content(picks[digest.pk], topics.get(digest.subscriber_id, []))
+        for digest in digests
+    }
 
 
 # Links are reversed once per site and name, with stand-ins for their arguments, then joined
@@ -326,18 +348,16 @@ def _view_link(token: str, digest_id: int) -> str:
     return f"{before}{token}{middle}{digest_id}{after}"
 
 
-def render_digest(digest: Digest, picks: list[Pick] | None = None) -> RenderedDigest:
+def render_digest(digest: Digest, content: Content | None = None) -> RenderedDigest:
     """Subject, text and HTML of a digest, for the email and the "view in browser" page.
 
-    Without ``picks``, ``digest`` should come with its items (and their papers, with shown
-    tags) loaded, as ``digests_with_content`` does. Its subscriber's topics are read too.
+    Without ``content``, it is read from the digest (see ``Content.of``).
     """
-    return _render_digest(digest, picks, manage_token(digest.subscriber))
+    return _render_digest(digest, content, manage_token(digest.subscriber))
 
 
-def _render_digest(digest: Digest, picks: list[Pick] | None, token: str) -> RenderedDigest:
-    if picks is None:
-        picks = picks_of(digest.items.all())
+def _render_digest(digest: Digest, content: Content | None, token: str) -> RenderedDigest:
+    picks, topics = content or Content.of(digest)
     site_url = settings.SITE_URL
     feedback = _link("subscriptions:feedback", token)
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
@@ -363,7 +383,6 @@ def _render_digest(digest: Digest, picks: list[Pick] | None, token: str) -> Rend
             _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(values)
         )
     subscriber = digest.subscriber
-    topics = [topic.name for topic in subscriber.topics.all()]
     shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]))
     values = {
         "view_url": _view_link(token, digest.pk or 0),
@@ -387,14 +406,14 @@ def _render_digest(digest: Digest, picks: list[Pick] | None, token: str) -> Rend
 
 
 def digest_email(
-    digest: Digest, picks: list[Pick] | None = None, *, to: str | None = None
+    digest: Digest, content: Content | None = None, *, to: str | None = None
 ) -> EmailMultiAlternatives:
     """A subscriber's digest, with one-click unsubscribe and list headers.
 
-    ``picks`` as ``render_digest`` takes them; ``to`` serves the admin's test send.
+    ``content`` as ``render_digest`` takes it; ``to`` serves the admin's test send.
     """
     token = manage_token(digest.subscriber)
-    rendered = _render_digest(digest, picks, token)
+    rendered = _render_digest(digest, content, token)
     one_click = _link("subscriptions:one_click_unsubscribe", token)
     domain = urlsplit(settings.SITE_URL).hostname or "localhost"
     headers = {

@@ -22,6 +22,19 @@ def in_id_range(subscriber_ids: Sequence[int]) -> dict[str, int]:
     }
 
 
+def followed_topic_names(subscriber_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The names of the topics each subscriber follows, by name, as plain values."""
+    names: dict[int, list[str]] = {}
+    rows = (
+        Subscriber.topics.through.objects.filter(**in_id_range(subscriber_ids))
+        .order_by("topic__name")
+        .values_list("subscriber_id", "topic__name")
+    )
+    for subscriber_id, name in rows:
+        names.setdefault(subscriber_id, []).append(name)
+    return names
+
+
 def digests_with_content() -> QuerySet[Digest]:
     """Digests with their subscriber (and topics), items and papers (with topic tags) loaded
     in bulk: a few queries however many digests."""

@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from .emails import Pick, digest_email, digest_picks
+from .emails import Content, digest_contents, digest_email
 from .models import Digest, DigestRun, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         return report
     digests = list(
         Digest.objects.select_related("subscriber")
-        .prefetch_related("subscriber__topics")
         .filter(
             period=period,
             status=Digest.Status.PENDING,
@@ -77,12 +76,12 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         )
         .order_by("subscriber_id")
     )
-    picks = digest_picks(digests)
+    contents = digest_contents(digests)
     size = settings.DIGESTS["SEND_CHUNK_SIZE"]
     with get_connection() as connection:  # one ESP connection for the whole batch
         for start in range(0, len(digests), size):
             chunk = digests[start : start + size]
-            send_chunk(chunk, picks=picks, connection=connection, report=report)
+            send_chunk(chunk, contents=contents, connection=connection, report=report)
             if report.paused:
                 break
     return report
@@ -102,16 +101,16 @@ class _Outcomes:
 def send_chunk(
     digests: Sequence[Digest],
     *,
-    picks: dict[int, list[Pick]] | None = None,
+    contents: dict[int, Content] | None = None,
     connection: Any = None,
     report: SendReport | None = None,
 ) -> SendReport:
-    """Claim, send and record these digests (with their subscribers and topics loaded)."""
+    """Claim, send and record these digests (with their subscribers loaded)."""
     report = report if report is not None else SendReport()
     connection = connection or get_connection()
-    picks = picks if picks is not None else digest_picks(digests)
+    contents = contents if contents is not None else digest_contents(digests)
     # Rendered before the claim: a template error leaves the digests pending, not "sending".
-    emails = {digest.pk: digest_email(digest, picks[digest.pk]) for digest in digests}
+    emails = {digest.pk: digest_email(digest, contents[digest.pk]) for digest in digests}
     claimed = _claim(list(emails))
     report.skipped += len(emails) - len(claimed)
     outcomes = _Outcomes()

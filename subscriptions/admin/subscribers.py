@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from ..digests import preview_digest
-from ..emails import digest_email, picks_of, render_digest
+from ..emails import Content, digest_email, render_digest
 from ..models import Digest, Feedback, Subscriber
 from ..signup import request_confirmation
 from .common import action_confirmed, confirmation_page
@@ -152,10 +152,10 @@ class SubscriberAdmin(admin.ModelAdmin):
         form = TestSendForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             address = form.cleaned_data["address"]
-            digest_email(digest, picks_of(items), to=address).send()
+            digest_email(digest, Content.of(digest, items), to=address).send()
             self.log_change(request, subscriber, f"Test digest for {day} sent to {address}.")
             self.message_user(request, f"Test digest sent to {address}.")
-        rendered = render_digest(digest, picks_of(items))
+        rendered = render_digest(digest, Content.of(digest, items))
         context = {
             **self.admin_site.each_context(request),
             "title": f"Digest of {subscriber.email} for {day}",
