@@ -9,6 +9,13 @@ What it measures
     (``message.message().as_bytes()``) and discards it. Per stage it prints seconds, then
     digests/s, DB queries per 1,000 digests and peak RSS.
 
+    Each size runs in a fresh process, as a worker that has run before on a new day: an
+    unmeasured run of ``--warm-up`` subscribers first imports the code, compiles the
+    templates and opens the connections; then everything kept of the day's papers (the
+    vectorised candidates, the stencils, short titles, word stems) is cleared, and the
+    measured run starts. On PostgreSQL, the subscribers of the last size are truncated away
+    and the new ones analysed before the run.
+
     With ``--celery-workers N`` the same day runs as in production instead: ``send_digests``
     is queued on a real Redis broker (a private database, ``--redis-url``, flushed before
     each size) and N ``celery worker`` processes (solo pool, one task at a time) build and
@@ -18,8 +25,9 @@ What it measures
     largest and the sum; stages and queries are not counted. The workers are started afresh
     for each size and need PostgreSQL.
 
-    Stages are timed by wrapping the functions the run calls: ranking
-    (``rank_papers_for``), building (the rest of ``build_digest_batch``), rendering
+    Stages are timed by wrapping the functions the run calls: vectorising the candidate
+    papers, once a run (``vectorise_candidates``), ranking (``rank_papers_for``), building
+    (the rest of ``build_digest_batch``), rendering
     (``digest_contents``, which loads what the digests show, and ``digest_email``),
     serialising (the backend) and recording (the rest of sending: loading the batch's
     digests, claims and status updates).
@@ -99,11 +107,18 @@ def timed(stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def make_subscribers(count: int) -> None:
+    from django.db import connection
+
     from papers.models import Topic
     from subscriptions.models import Digest, Subscriber
 
-    Digest.objects.all().delete()
-    Subscriber.objects.all().delete()
+    if connection.vendor == "postgresql":
+        # No dead rows of the last size left for autovacuum to clear during this one.
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {Subscriber._meta.db_table} CASCADE")
+    else:
+        Digest.objects.all().delete()
+        Subscriber.objects.all().delete()
     topics = list(Topic.objects.values_list("pk", flat=True))
     rng = random.Random(count)
     people = Subscriber.objects.bulk_create(
@@ -126,15 +141,33 @@ def make_subscribers(count: int) -> None:
         ],
         batch_size=5000,
     )
+    if connection.vendor == "postgresql":  # statistics, as a database in use has them
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Subscriber._meta.db_table}, {Through._meta.db_table}")
 
 
-def run(count: int) -> dict[str, float]:
+def forget_the_day() -> None:
+    """Clear what a worker keeps of a day's papers, as on a new day: the vectorised
+    candidates, the papers' and the day's stencils, short titles and word stems."""
+    from papers import text
+    from subscriptions import digests, emails
+
+    digests._candidate_cache.clear()
+    for cache in (emails._paper_stencil, emails._shell_stencil, emails._short_title, text._stem):
+        cache.cache_clear()
+
+
+def run(count: int, warm_up: int) -> dict[str, float]:
     from django.db import connection
 
     from subscriptions import digests, runs
 
+    if warm_up:
+        # A worker that has run before: code imported, templates compiled, connections open.
+        make_subscribers(warm_up)
+        runs.run_in_process(day=DAY, frequency="daily")
     make_subscribers(count)
-    digests._candidate_cache.clear()
+    forget_the_day()
     timings.clear()
     queries = 0
 
@@ -164,7 +197,8 @@ def run(count: int) -> dict[str, float]:
         "subscribers": count,
         "sent": totals.sent,
         "rank": timings["rank"],
-        "build": timings["build"] - timings["rank"],
+        "vectorise": timings["vectorise"],
+        "build": timings["build"] - timings["rank"] - timings["vectorise"],
         "render": timings["render"],
         "serialise": timings["serialise"],
         "record": timings["send"] - timings["render"] - timings["serialise"],
@@ -319,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="redis://127.0.0.1:6379/14",
         help="broker for --celery-workers; this Redis database is flushed before each size",
     )
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=200,
+        help="subscribers of an unmeasured run first, as on a worker that has run before (0: none)",
+    )
     parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.celery_workers and not arguments.database_url.startswith("postgres"):
@@ -353,13 +393,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.celery_workers:
         return report_on_workers(sizes, arguments.celery_workers, arguments.redis_url)
 
+    digests.vectorise_candidates = timed("vectorise", digests.vectorise_candidates)
     digests.rank_papers_for = timed("rank", digests.rank_papers_for)
     runs.build_digest_batch = timed("build", runs.build_digest_batch)
     runs.send_pending_digests = timed("send", runs.send_pending_digests)
     sending.digest_contents = timed("render", sending.digest_contents)
     sending.digest_email = timed("render", sending.digest_email)
 
-    header = ["subscribers", "sent", "rank", "build", "render", "serialise", "record", "total"]
+    header = ["subscribers", "sent", "vectorise", "rank", "build", "render", "serialise", "record"]
+    header.append("total")
     if not arguments.row_only:
         columns = f"{'digests/s':>10} {'q/1000':>8} {'RSS MB':>8}"
         print(" ".join(f"{h:>11}" for h in header), columns, flush=True)
@@ -370,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             child = [*sys.argv[:1], *(argv or sys.argv[1:]), "--subscribers", str(size)]
             subprocess.run([sys.executable, *child, "--row-only"], check=True)
         return 0
-    row = run(sizes[0])
+    row = run(sizes[0], arguments.warm_up)
     cells = [f"{row[h]:>11,.2f}" if isinstance(row[h], float) else f"{row[h]:>11,}" for h in header]
     print(
         " ".join(cells),

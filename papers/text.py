@@ -45,7 +45,7 @@ def tokens(text: str) -> list[str]:
     else:
         decomposed = unicodedata.normalize("NFKD", text.casefold())
         plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return [_stem(word) for word in _WORD.findall(plain)]
+    return list(map(_stem, _WORD.findall(plain)))
 
 
 def content_tokens(text: str) -> list[str]:

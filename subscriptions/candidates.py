@@ -8,7 +8,7 @@ subscribers is only matrix products and look-ups.
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -229,22 +229,24 @@ class PhraseVectorizer:
 
     def _count(self, documents: Iterable[Any], *, learn: bool) -> sparse.csr_matrix:
         vocabulary = self.vocabulary_
+        if learn:  # an unseen feature gets the next column (as scikit-learn does it)
+            vocabulary = defaultdict(None, vocabulary)
+            vocabulary.default_factory = vocabulary.__len__
         columns: list[int] = []
         counts: list[int] = []
         ends = [0]
         for document in documents:
             features = Counter(_analyse(document))
-            if learn:
-                columns += [vocabulary.setdefault(f, len(vocabulary)) for f in features]
-                counts += features.values()
-            else:
-                known = [(vocabulary[f], n) for f, n in features.items() if f in vocabulary]
-                columns += [column for column, _ in known]
-                counts += [n for _, n in known]
+            if not learn:
+                features = Counter({f: n for f, n in features.items() if f in vocabulary})
+            columns += map(vocabulary.__getitem__, features)
+            counts += features.values()
             ends.append(len(columns))
+        if learn:
+            self.vocabulary_ = dict(vocabulary)
         matrix = sparse.csr_matrix(
             (np.array(counts, dtype=np.float32), np.array(columns, dtype=np.int32), ends),
-            shape=(len(ends) - 1, len(vocabulary)),
+            shape=(len(ends) - 1, len(self.vocabulary_)),
         )
         matrix.sort_indices()
         return matrix
