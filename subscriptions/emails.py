@@ -33,7 +33,7 @@ from papers.selectors import shown_topic_names
 from .mime import Email
 from .models import Digest, DigestItem, Subscriber
 from .selectors import followed_topic_names, in_id_range
-from .stencils import Stencil, slots_in
+from .stencils import Stencil, slot, slots_in
 from .tokens import confirmation_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
@@ -190,20 +190,62 @@ def _inline_document(html: str) -> str:
     return _lean(_inliner().inline(html))
 
 
+# A paper's fragment has slots for what the reader gets (a number, reasons, feedback links).
+_READER_SLOTS = ("number", "reasons", "more_url", "less_url")
+
+
 @lru_cache(maxsize=8192)
 def _paper_stencil(name: str, face: PaperFace, site_url: str, with_reasons: bool) -> Stencil:
-    """The fragment ``name`` (paper or trending, .html or .txt) of one paper."""
-    html = name.endswith(".html")
-    context = {
-        "paper": face,
-        "url": _paper_link(site_url, face.pk),
+    """The fragment ``name`` (paper or trending, .html or .txt) of one paper: the stencil of
+    its shape with the paper's values filled in, the reader's slots left."""
+    shape = (bool(face.upvotes), len(face.topics))
+    shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
+    values = {
+        "title": face.title,
+        "author_summary": face.author_summary,
+        "upvotes": str(face.upvotes),
+        **{f"topic{index}": topic for index, topic in enumerate(face.topics)},
         "excerpt": excerpt(face.abstract),
-        "has_reasons": with_reasons,
+        "url": _paper_link(site_url, face.pk),
+        "arxiv_url": face.arxiv_url,
+        "pdf_url": face.pdf_url,
+        "github_url": face.github_url,
     }
+    return _shape_stencil(name, with_reasons, *shape).fill_some(values)
+
+
+@lru_cache(maxsize=256)
+def _shape_stencil(
+    name: str,
+    with_reasons: bool,
+    has_upvotes: bool,
+    topics: int,
+    has_arxiv: bool,
+    has_pdf: bool,
+    has_github: bool,
+) -> Stencil:
+    """The fragment ``name`` for every paper of one shape (what it has to show), with a slot
+    for each of the paper's values too: rendered and CSS-inlined once per process, not once
+    per paper (the styles do not depend on the text)."""
+    html = name.endswith(".html")
+    present = {
+        "upvotes": has_upvotes,
+        "arxiv_url": has_arxiv,
+        "pdf_url": has_pdf,
+        "github_url": has_github,
+    }
+    context = {"has_reasons": with_reasons, "topics": [slot(f"topic{n}") for n in range(topics)]}
     return Stencil.render(
         f"emails/digest/{name}",
         context,
-        slots=("number", "reasons", "more_url", "less_url"),
+        slots=(
+            "title",
+            "author_summary",
+            "excerpt",
+            "url",
+            *[value for value, shown in present.items() if shown],
+            *_READER_SLOTS,
+        ),
         html=html,
         postprocess=_inline_fragment if html else None,
     )

@@ -34,6 +34,11 @@ _NONCE = secrets.token_hex(8)
 _SLOT = re.compile(f"{_OPEN}{_NONCE}(\\w+){_CLOSE}")
 
 
+def slot(name: str) -> str:
+    """The marker of the slot ``name``, for a slot inside a context value (a list's item)."""
+    return f"{_OPEN}{_NONCE}{name}{_CLOSE}"
+
+
 def slots_in(text: str) -> int:
     """How many slots ``text`` (a template rendered for a stencil) holds."""
     return text.count(_OPEN)
@@ -67,12 +72,25 @@ class Stencil:
         postprocess: Callable[[str], str] | None = None,
     ) -> Stencil:
         """Render ``template_name`` once, with a marker where each of ``slots`` goes."""
-        marked = {**context, **{name: f"{_OPEN}{_NONCE}{name}{_CLOSE}" for name in slots}}
+        marked = {**context, **{name: slot(name) for name in slots}}
         text = render_to_string(template_name, marked)
         if postprocess is not None:
             text = postprocess(text)
         pieces = _SLOT.split(text)
         return cls(tuple(_ascii(piece) for piece in pieces) if html else tuple(pieces), html)
+
+    def fill_some(self, values: Mapping[str, str]) -> Stencil:
+        """The stencil with the slots named in ``values`` filled in, as ``fill`` does, and
+        the others left for later."""
+        escape = _escape if self.html else str
+        pieces = [self.pieces[0]]
+        for index in range(1, len(self.pieces), 2):
+            name, text = self.pieces[index], self.pieces[index + 1]
+            if name in values:
+                pieces[-1] += escape(values[name]) + text
+            else:
+                pieces += [name, text]
+        return Stencil(tuple(pieces), self.html)
 
     def fill(self, values: Mapping[str, str]) -> str:
         """The text with each slot filled in; in HTML, values are escaped unless marked safe."""

@@ -7,11 +7,14 @@ from email.policy import compat32
 from html import escape
 
 import pytest
+from bs4 import BeautifulSoup
+from django.conf import settings
 from django.core import mail
+from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from papers.models import Paper, Topic
-from subscriptions import digests, sending
+from subscriptions import digests, emails, sending
 from subscriptions.digests import build_digest_batch
 from subscriptions.mime import QuickFold
 from subscriptions.models import Digest, DigestItem
@@ -174,3 +177,46 @@ def test_the_html_part_is_ascii_and_reads_as_written(face_readers):
         "8bit",
         "7bit",
     ]
+
+
+def test_filling_some_slots_leaves_the_others():
+    stencil = Stencil(("<a href='", "url", "'>", "title", "</a>", "note", ""), html=True)
+    partly = stencil.fill_some({"title": "A & B", "url": "/x?a=1&b=2"})
+    assert partly.pieces == ("<a href='/x?a=1&amp;b=2'>A &amp; B</a>", "note", "")
+    assert partly.fill({"note": "é"}) == stencil.fill(
+        {"url": "/x?a=1&b=2", "title": "A & B", "note": "é"}
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["paper", "trending"])
+@pytest.mark.parametrize("with_reasons", [True, False])
+def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
+    seeded, kind, with_reasons
+):
+    """A paper's fragment, made from the stencil of its shape, shows what rendering its
+    template with the paper itself shows: the same text, in the same order, and the same links."""
+    reader = {"number": "3", "reasons": "topic: Face analysis", "more_url": "https://m/?a=1&b=2"}
+    reader["less_url"] = "https://l/"
+    faces = emails.paper_faces(set(Paper.objects.values_list("pk", flat=True)))
+    assert any(not face.github_url for face in faces.values())  # more than one shape
+    for face in faces.values():
+        whole = {
+            "paper": face,
+            "url": emails._paper_link(settings.SITE_URL, face.pk),
+            "excerpt": emails.excerpt(face.abstract),
+            "has_reasons": with_reasons,
+            **reader,
+            **{name: getattr(face, name) for name in PAPER_VALUES},
+            "topics": face.topics,
+        }
+        stencil = emails._paper_stencil(f"{kind}.txt", face, settings.SITE_URL, with_reasons)
+        assert stencil.fill(reader) == render_to_string(f"emails/digest/{kind}.txt", whole)
+        stencil = emails._paper_stencil(f"{kind}.html", face, settings.SITE_URL, with_reasons)
+        ours = BeautifulSoup(stencil.fill(reader), "html.parser")
+        theirs = BeautifulSoup(render_to_string(f"emails/digest/{kind}.html", whole), "html.parser")
+        assert ours.get_text(" ", strip=True) == theirs.get_text(" ", strip=True)
+        assert [a["href"] for a in ours("a")] == [a["href"] for a in theirs("a")]
+
+
+PAPER_VALUES = ("title", "author_summary", "upvotes", "arxiv_url", "pdf_url", "github_url")
