@@ -1,5 +1,6 @@
 """How digests are put together quickly: stencils, encoded subjects, chunked claims."""
 
+import gc
 import json
 import re
 from datetime import date
@@ -14,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from papers.models import Paper, Topic
-from subscriptions import digests, emails, sending
+from subscriptions import digests, emails, runs, sending
 from subscriptions.digests import build_digest_batch
 from subscriptions.mime import QuickFold
 from subscriptions.models import Digest, DigestItem
@@ -220,3 +221,26 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
 
 
 PAPER_VALUES = ("title", "author_summary", "upvotes", "arxiv_url", "pdf_url", "github_url")
+
+
+@pytest.mark.django_db
+def test_a_batch_leaves_nothing_frozen_for_the_garbage_collector(face_readers, monkeypatch):
+    frozen_during = []
+    send = runs.send_pending_digests
+
+    def send_and_look(**kwargs):
+        frozen_during.append(gc.get_freeze_count())
+        return send(**kwargs)
+
+    monkeypatch.setattr(runs, "send_pending_digests", send_and_look)
+    run_in_process(day=DAY, frequency="daily")
+    assert frozen_during[0] > 0 and gc.get_freeze_count() == 0
+    assert len(mail.outbox) == 4
+
+    def fail(**kwargs):
+        raise RuntimeError("ESP unreachable")
+
+    monkeypatch.setattr(runs, "send_pending_digests", fail)
+    with pytest.raises(RuntimeError):
+        runs.process_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
+    assert gc.get_freeze_count() == 0
