@@ -153,7 +153,8 @@ def forget_the_day() -> None:
     from subscriptions import digests, emails
 
     digests._candidate_cache.clear()
-    for cache in (emails._paper_stencil, emails._shell_stencil, emails._short_title, text._stem):
+    stencils = (emails._paper_stencil, emails._shape_stencil, emails._shell_stencil)
+    for cache in (*stencils, emails._short_title, text._stem):
         cache.cache_clear()
 
 

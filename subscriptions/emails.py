@@ -214,7 +214,7 @@ def _paper_stencil(name: str, face: PaperFace, site_url: str, with_reasons: bool
     return _shape_stencil(name, with_reasons, *shape).fill_some(values)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=512)  # every combination of the arguments
 def _shape_stencil(
     name: str,
     with_reasons: bool,
