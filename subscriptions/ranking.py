@@ -30,6 +30,7 @@ from .candidates import (
     topic_profiles,
     vectorise_candidates,
 )
+from .collector import collecting_only_new_objects
 from .interests import Interests
 
 __all__ = [
@@ -128,7 +129,8 @@ def rank_in_batches(
 def _ranked(
     batch: list[Interests], candidates: CandidateSet, limit: int
 ) -> Iterator[tuple[Interests, list[RankedPaper]]]:
-    picks = rank_papers_for(subscribers=batch, candidates=candidates, limit=limit)
+    with collecting_only_new_objects():
+        picks = rank_papers_for(subscribers=batch, candidates=candidates, limit=limit)
     return zip(batch, picks, strict=True)
 
 

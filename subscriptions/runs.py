@@ -6,15 +6,14 @@ The beat task hands each batch to a worker (``tasks.send_digest_batch``); the
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
 
+from .collector import collecting_only_new_objects
 from .digests import (
     BuildResult,
     build_digest_batch,
@@ -69,29 +68,12 @@ def process_batch(
     *, day: date, frequency: str, first_id: int, last_id: int
 ) -> tuple[BuildResult, SendReport]:
     """Build, then send, the digests of one batch. Safe to run again: both steps resume."""
-    with _collecting_only_new_objects():
+    with collecting_only_new_objects():
         built = build_digest_batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
         report = send_pending_digests(
             period=period_of(day=day, frequency=frequency), first_id=first_id, last_id=last_id
         )
     return built, report
-
-
-@contextmanager
-def _collecting_only_new_objects() -> Iterator[None]:
-    """Keep the garbage collector to the objects made during a batch.
-
-    A worker holds a few hundred thousand long-lived objects (code, Django, the vectorised
-    candidates, the stencils). A batch makes millions of short-lived ones, enough to set off
-    several full collections, and each full collection walks every long-lived object too: an
-    eighth of a run's time (measured on 10,000 digests). Frozen during the batch, they are
-    skipped; unfrozen after it, so any of them that has become garbage is still collected.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def run_in_process(*, day: date, frequency: str) -> RunTotals:
