@@ -33,7 +33,7 @@ from papers.selectors import shown_topic_names
 from .mime import Email
 from .models import Digest, DigestItem, Subscriber
 from .selectors import followed_topic_names, in_id_range
-from .stencils import Stencil, slot, slots_in
+from .stencils import Stencil, slot
 from .tokens import confirmation_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
@@ -105,14 +105,14 @@ def excerpt(text: str, limit: int = _EXCERPT_CHARACTERS) -> str:
 
 
 # Digests. Each is assembled from stencils (see stencils.py): a shell per day and shape of
-# digest, and a fragment per paper, each rendered and CSS-inlined once per process; a
-# reader's links and reasons are filled in per digest.
+# digest, and a fragment per shape of paper, each rendered and CSS-inlined once per process;
+# a paper's values are filled in once per paper, a reader's links and reasons per digest.
 
 
 @dataclass(frozen=True, slots=True)
 class PaperFace:
     """What a digest shows of a paper; a paper's fragments are cached under it, so any
-    change to what is shown (a new title, more upvotes, other topics) renders them anew."""
+    change to what is shown (a new title, more upvotes, other topics) fills them anew."""
 
     pk: int
     title: str
@@ -157,29 +157,9 @@ _CLASS = re.compile(r' class="[^"]*"')
 _INDENT = re.compile(r"\n\s+")
 
 
-# Joined lines stay under this width, counting each slot as _SLOT_WIDTH characters.
-_LINE_WIDTH, _SLOT_WIDTH = 400, 250
-
-
 def _lean(html: str) -> str:
-    """Inlined HTML without what no longer serves (class attributes, indentation), in fewer
-    lines: MIME serialisation costs about a microsecond a line.
-
-    Lines are joined with a space, the same as a newline in HTML, while short enough that
-    filled in they stay well under SMTP's 998 bytes (a longer line would only make Django
-    encode the part as quoted-printable, which is slower, not wrong).
-    """
-
-    def width(line: str) -> int:
-        return len(line) + _SLOT_WIDTH * slots_in(line)
-
-    lines: list[str] = []
-    for line in _INDENT.sub("\n", _CLASS.sub("", html)).split("\n"):
-        if lines and width(lines[-1]) + width(line) < _LINE_WIDTH:
-            lines[-1] = f"{lines[-1]} {line}" if lines[-1] and line else lines[-1] + line
-        else:
-            lines.append(line)
-    return "\n".join(lines)
+    """Inlined HTML without what no longer serves: class attributes and indentation."""
+    return _INDENT.sub("\n", _CLASS.sub("", html))
 
 
 def _inline_fragment(html: str) -> str:

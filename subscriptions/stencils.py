@@ -39,11 +39,6 @@ def slot(name: str) -> str:
     return f"{_OPEN}{_NONCE}{name}{_CLOSE}"
 
 
-def slots_in(text: str) -> int:
-    """How many slots ``text`` (a template rendered for a stencil) holds."""
-    return text.count(_OPEN)
-
-
 def _ascii(html: str) -> str:
     """``html`` in ASCII, other characters as numeric character references."""
     return html if html.isascii() else html.encode("ascii", "xmlcharrefreplace").decode()
