@@ -148,7 +148,7 @@ def make_subscribers(count: int) -> None:
 
 def forget_the_day() -> None:
     """Clear what a worker keeps of a day's papers, as on a new day: the vectorised
-    candidates, the papers' and the day's stencils, short titles and word stems."""
+    candidates, every stencil (papers', shapes', the day's), short titles and word stems."""
     from papers import text
     from subscriptions import digests, emails
 
