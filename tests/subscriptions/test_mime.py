@@ -33,13 +33,14 @@ def standard_bytes(message, linesep):
     return out.getvalue()
 
 
-def both(email_class, text, html):
+def both(email_class, text, html, subject=None, headers=HEADERS, **fields):
     email = email_class(
-        subject="Model merging and 4 more - Paper Digest Nov 6",  # non-ASCII: see below
+        subject=subject or "Model merging and 4 more - Paper Digest Nov 6",
         body=text,
         from_email="Paper Digest <digest@example.org>",
         to=["ada@example.org"],
-        headers=HEADERS,
+        headers=headers,
+        **fields,
     )
     email.attach_alternative(html, "text/html")
     message = email.message()
@@ -51,6 +52,39 @@ def both(email_class, text, html):
 def test_an_email_is_the_mime_django_makes_written_the_same(text, html, linesep):
     ours = both(Email, text, html)
     django = both(EmailMultiAlternatives, text, html)
+    assert ours.as_bytes(linesep=linesep) == standard_bytes(django, linesep)
+    assert ours.as_bytes(linesep=linesep) == standard_bytes(ours, linesep)
+
+
+# Subjects as digests have them (a title, a count, a middle dot), short, long and in any script.
+SUBJECT = st.text(st.sampled_from("ab ,;·é中"), min_size=1, max_size=150).filter(
+    lambda s: s.strip() == s
+)
+UNSUBSCRIBE = st.text(st.sampled_from("aZ09:/-_.=?&"), min_size=1, max_size=160).map(
+    lambda token: f"<https://example.org/unsubscribe/{token}/one-click/>"
+)
+
+
+@given(
+    BODY,
+    SUBJECT,
+    UNSUBSCRIBE,
+    st.lists(st.sampled_from(["bob@example.org", "Zoë <zoe@example.org>"]), max_size=2),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_a_digest_shaped_email_is_written_as_django_writes_it(
+    text, subject, unsubscribe, reply_to, linesep
+):
+    """Every header a digest has, with subjects as long and as non-ASCII as titles make them.
+
+    Django encodes a non-ASCII subject its own way (trying every prefix); given the subject
+    as we encode it, it writes the same bytes."""
+    headers = {**HEADERS, "List-Unsubscribe": unsubscribe, "List-Id": "Paper Digest <d.x.y>"}
+    ours = both(Email, text, "<p>html</p>", subject, headers, reply_to=reply_to)
+    django = both(
+        EmailMultiAlternatives, text, "<p>html</p>", encoded_words(subject), headers,
+        reply_to=reply_to,
+    )  # fmt: skip
     assert ours.as_bytes(linesep=linesep) == standard_bytes(django, linesep)
     assert ours.as_bytes(linesep=linesep) == standard_bytes(ours, linesep)
 
@@ -80,12 +114,17 @@ def test_encoded_subjects_read_back_as_written(subject):
 @given(
     st.sampled_from(["Subject", "List-Id", "X-Long-Header-Name-For-Folding", "To"]),
     st.text(st.characters(min_codepoint=1, max_codepoint=0x7F), max_size=120)
-    | st.text(st.sampled_from("ab:/<>=-;, "), min_size=60, max_size=300),  # long, foldable or not
+    | st.text(st.sampled_from("ab:/<>=-;, "), min_size=60, max_size=300)  # long, foldable or not
+    | st.text(st.sampled_from("ab:/<>=-.@?&"), min_size=50, max_size=200),  # long, unbreakable
+    st.sampled_from([None, 0, 40, 78, 100]),
+    st.sampled_from(["\n", "\r\n"]),
 )
-def test_quick_folding_writes_what_the_standard_policy_writes(name, value):
+def test_quick_folding_writes_what_the_standard_policy_writes(name, value, width, linesep):
     def folded(policy):
+        if width is not None:
+            policy = policy.clone(max_line_length=width)
         try:
-            return policy.fold(name, value)
+            return policy.clone(linesep=linesep).fold(name, value)
         except HeaderParseError as error:  # a value that would smuggle in a header
             return repr(error)
 
