@@ -7,8 +7,9 @@ subscribers is only matrix products and look-ups.
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -165,38 +166,45 @@ class CandidateSet:
 
     def _find_mentions(self, phrase: str) -> np.ndarray:
         tokens = content_tokens(phrase)
-        vocabulary = self.vectorizer.vocabulary_
         present = np.zeros(self.size, dtype=bool)
         if not tokens:
             return present
         # A long phrase is checked as overlapping three-word pieces, which must all occur.
-        pieces = [
-            " ".join(tokens[start : start + MAX_NGRAM])
+        columns = [
+            self.vectorizer.column(tokens[start : start + MAX_NGRAM])
             for start in range(max(1, len(tokens) - MAX_NGRAM + 1))
         ]
-        if any(piece not in vocabulary for piece in pieces):
+        if None in columns:
             return present
         present[:] = True
-        for piece in pieces:
-            column = self.paper_features[:, vocabulary[piece]]
+        for column in columns:
             has_piece = np.zeros(self.size, dtype=bool)
-            has_piece[column.indices] = True
+            has_piece[self.paper_features[:, column].indices] = True
             present &= has_piece
         return present
 
 
-def _analyse(document: str | tuple[tuple[str, int], ...]) -> list[str]:
-    """Features of a text: stemmed words and phrases of up to three words.
+# A document is a text, or (text, repeat) parts whose phrases never cross a part border; a
+# part's text may be given as its content tokens already.
+Part = tuple["str | list[str]", int]
+Document = "str | tuple[Part, ...]"
 
-    A document is a string, or (text, repeat) parts whose n-grams never cross a part border.
-    """
+
+def _parts(document: Any) -> tuple[tuple[list[str], int], ...]:
     parts = ((document, 1),) if isinstance(document, str) else document
+    return tuple(
+        (text if isinstance(text, list) else content_tokens(text), repeat) for text, repeat in parts
+    )
+
+
+def _analyse(document: Any) -> list[str]:
+    """Features of a document, as text: its stemmed words and phrases of up to three words,
+    each as often as it occurs. ``PhraseVectorizer`` counts these same features as numbers;
+    this is what a test hands scikit-learn to compare the two."""
     features: list[str] = []
-    for text, repeat in parts:
-        words = content_tokens(text)
-        # Every occurrence is listed (the vectorizer counts them), with no counting here.
+    for words, repeat in _parts(document):
         grams = list(words)
-        for n in range(2, MAX_NGRAM + 1):  # each run of n words, joined in C
+        for n in range(2, MAX_NGRAM + 1):
             grams += map(" ".join, zip(*(words[start:] for start in range(n)), strict=False))
         features.extend(grams * repeat)
     return features
@@ -205,16 +213,19 @@ def _analyse(document: str | tuple[tuple[str, int], ...]) -> list[str]:
 class PhraseVectorizer:
     """TF-IDF vectors of documents' ``_analyse`` features: what scikit-learn's
     ``TfidfVectorizer(analyzer=_analyse, sublinear_tf=True, dtype=np.float32)`` gives (a test
-    compares the two), with the features counted in C.
+    compares the two), counted as numbers rather than strings.
 
-    scikit-learn counts in a Python loop, three dictionary operations per occurrence of a
-    feature: a third of a run's fixed cost. Here ``Counter`` counts a document, and only its
-    distinct features are looked up. Columns are numbered as features are first seen, not
-    alphabetically; nothing depends on their order.
+    Each distinct word of the fitted documents gets an id from 1, and a run of up to three
+    words the number its ids spell in base (words + 1). A day's candidates have about a
+    million occurrences of features; as strings, making, hashing and freeing them was most
+    of a run's fixed cost. As numbers, numpy finds the distinct ones (the columns, in order
+    of their number) and scipy sums each document's counts.
     """
 
     def __init__(self) -> None:
-        self.vocabulary_: dict[str, int] = {}
+        self._word_ids: dict[str, int] = {}
+        self._base = 1
+        self._features = np.zeros(0, dtype=np.int64)  # each column's number, ascending
         self._tfidf = TfidfTransformer(sublinear_tf=True)
 
     def fit_transform(self, documents: Iterable[Any]) -> sparse.csr_matrix:
@@ -227,28 +238,83 @@ class PhraseVectorizer:
             return counts
         return self._tfidf.transform(counts)
 
+    def column(self, words: Sequence[str]) -> int | None:
+        """The column of the feature these (one to three) stemmed words make, if any."""
+        ids = [self._word_ids.get(word) for word in words]
+        if not ids or len(ids) > MAX_NGRAM or None in ids:
+            return None
+        number = 0
+        for word_id in ids:
+            number = number * self._base + word_id
+        index = int(np.searchsorted(self._features, number))
+        found = index < len(self._features) and self._features[index] == number
+        return index if found else None
+
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        """Each feature, as ``_analyse`` writes it, with its column (for tests; not fast)."""
+        words = [""] * self._base
+        for word, word_id in self._word_ids.items():
+            words[word_id] = word
+        vocabulary = {}
+        for index, number in enumerate(self._features.tolist()):
+            run = []
+            while number:
+                number, word_id = divmod(number, self._base)
+                run.append(words[word_id])
+            vocabulary[" ".join(reversed(run))] = index
+        return vocabulary
+
     def _count(self, documents: Iterable[Any], *, learn: bool) -> sparse.csr_matrix:
-        vocabulary = self.vocabulary_
-        if learn:  # an unseen feature gets the next column (as scikit-learn does it)
-            vocabulary = defaultdict(None, vocabulary)
+        words: list[str] = []
+        lengths, rows, repeats = [], [], []
+        row = -1
+        for row, document in enumerate(documents):
+            for part_words, repeat in _parts(document):
+                words += part_words
+                lengths.append(len(part_words))
+                rows.append(row)
+                repeats.append(repeat)
+        if learn:  # an unseen word gets the next id
+            vocabulary: defaultdict[str, int] = defaultdict(None)
             vocabulary.default_factory = vocabulary.__len__
-        columns: list[int] = []
-        counts: list[int] = []
-        ends = [0]
-        for document in documents:
-            features = Counter(_analyse(document))
-            if not learn:
-                features = Counter({f: n for f, n in features.items() if f in vocabulary})
-            columns += map(vocabulary.__getitem__, features)
-            counts += features.values()
-            ends.append(len(columns))
+            ids = np.fromiter(map(vocabulary.__getitem__, words), np.int64, len(words)) + 1
+            self._word_ids = {word: word_id + 1 for word, word_id in vocabulary.items()}
+            self._base = len(vocabulary) + 1
+            if self._base**MAX_NGRAM >= 2**63:
+                raise ValueError(f"too many distinct words to number their phrases: {self._base}")
+        else:  # an unknown word is 0, and no feature has it
+            get = self._word_ids.get
+            ids = np.fromiter(map(get, words, itertools.repeat(0)), np.int64, len(words))
+        lengths_array = np.array(lengths, dtype=np.int64)
+        part_end = np.repeat(np.cumsum(lengths_array), lengths_array)  # per word, its part's end
+        word_row = np.repeat(np.array(rows, dtype=np.int64), lengths_array)
+        word_weight = np.repeat(np.array(repeats, dtype=np.float32), lengths_array)
+        start = np.arange(len(ids))
+        numbers, keep = ids, ids > 0
+        kept = [(numbers[keep], start[keep])]
+        for n in range(2, MAX_NGRAM + 1):  # runs of n words starting at each word
+            count = len(ids) - n + 1
+            if count <= 0:
+                break
+            numbers = numbers[:count] * self._base + ids[n - 1 :]
+            keep = keep[:count] & (ids[n - 1 :] > 0) & (start[:count] + n <= part_end[:count])
+            kept.append((numbers[keep], start[:count][keep]))
+        numbers = np.concatenate([k[0] for k in kept])
+        starts = np.concatenate([k[1] for k in kept])
         if learn:
-            self.vocabulary_ = dict(vocabulary)
+            self._features, columns = np.unique(numbers, return_inverse=True)
+        else:
+            columns = np.searchsorted(self._features, numbers)
+            known = columns < len(self._features)
+            known[known] = self._features[columns[known]] == numbers[known]
+            columns, starts = columns[known], starts[known]
         matrix = sparse.csr_matrix(
-            (np.array(counts, dtype=np.float32), np.array(columns, dtype=np.int32), ends),
-            shape=(len(ends) - 1, len(self.vocabulary_)),
+            (word_weight[starts], (word_row[starts], columns)),
+            shape=(row + 1, len(self._features)),
+            dtype=np.float32,
         )
-        matrix.sort_indices()
+        matrix.sum_duplicates()
         return matrix
 
 

@@ -251,3 +251,7 @@ def test_phrase_vectors_are_scikit_learns_tfidf_vectors(papers, queries):
     assert np.allclose(fitted.toarray()[:, order], expected.toarray(), atol=1e-6)
     transformed = ours.transform(queries).toarray()[:, order]
     assert np.allclose(transformed, theirs.transform(queries).toarray(), atol=1e-6)
+    # A feature's column is found from its words; a run of words no document has, is not.
+    assert all(ours.column(f.split(" ")) == ours.vocabulary_[f] for f in theirs.vocabulary_)
+    assert ours.column(["zzz"]) is None
+    assert ours.column([]) is None
