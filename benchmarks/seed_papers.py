@@ -108,7 +108,7 @@ def synthetic_paper(index: int, sources: Sequence[SourcePaper], *, per_day: int,
     published = day - timedelta(days=rng.choice((0, 1, 1, 2, 3, 7, 30)))
     arxiv_id = f"{day:%y%m}.{index:05d}"
     github = rng.random() < 0.35
-    return Paper(
+    paper = Paper(
         arxiv_id=arxiv_id,
         title=title,
         title_key=normalise_title(title)[:512],
@@ -125,6 +125,8 @@ def synthetic_paper(index: int, sources: Sequence[SourcePaper], *, per_day: int,
         github_stars=int(rng.lognormvariate(3.0, 1.5)) if github else None,
         pinned=rng.random() < 0.01,
     )
+    paper.analyse()  # as ingest does
+    return paper
 
 
 def fill(*, papers: int, per_day: int, last_day: date, tag: bool) -> dict[str, float]:

@@ -254,11 +254,15 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
             continue
         if paper is None:
             paper = Paper(**row.values, upvotes=row.upvotes or 0)
+            paper.analyse()
             to_create.append((paper, row.upvotes))
             # A later row with the same title but no arXiv id is the same paper.
             by_title.setdefault(paper.title_key, paper)
             continue
         changes = _apply(paper, row.values)
+        if changes & {"title", "abstract"}:
+            paper.analyse()
+            changes.add("terms")
         if row.upvotes is not None and row.upvotes != paper.upvotes:
             paper.upvotes = row.upvotes
             changes.add("upvotes")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
+
+from .text import stored_terms
 
 
 class Paper(models.Model):
@@ -39,6 +43,11 @@ class Paper(models.Model):
     hidden = models.BooleanField(default=False, help_text="Never shown or sent.")
     pinned = models.BooleanField(default=False, help_text="Boosted in every digest.")
     topics = models.ManyToManyField("Topic", through="PaperTopic", related_name="papers")
+    terms = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The title and abstract as ranking reads them (papers.text.stored_terms).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,6 +62,19 @@ class Paper(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"title", "abstract"} & set(update_fields):
+            self.analyse()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "terms"}
+        super().save(*args, **kwargs)
+
+    def analyse(self) -> None:
+        """Store the title and abstract analysed (``terms``), as any write of them must:
+        ``save`` does; bulk writes call this. Ranking ignores terms not of the paper's text."""
+        self.terms = stored_terms(self.title, self.abstract)
 
     @property
     def shown_author_count(self) -> int:

@@ -6,6 +6,7 @@ Words are lower-cased, accents dropped, and stemmed (Snowball English) so that "
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -73,3 +74,36 @@ def phrase_key(phrase: str) -> tuple[str, ...]:
 def content_ngrams(text: str, *, max_n: int = 4) -> Counter[tuple[str, ...]]:
     """``ngram_counts`` over the content tokens of ``text``: the units phrases are matched on."""
     return ngram_counts(content_tokens(text), max_n=max_n)
+
+
+# A paper's analysed text is stored with it (``Paper.terms``), so that ranking does not analyse
+# every candidate again on every run. Each stored analysis names the text it was made of and
+# the analysis that made it; any other is ignored and the text analysed anew. Bump the number
+# when ``tokens`` changes what it makes of a text (the stop words and the word pattern are
+# part of the name already).
+_ANALYSIS = hashlib.blake2b(
+    repr((1, _WORD.pattern, sorted(STOP_WORDS))).encode(), digest_size=4
+).hexdigest()
+
+
+def _analysis_key(title: str, abstract: str) -> str:
+    text = f"{title}\x00{abstract}".encode(errors="surrogatepass")
+    return f"{_ANALYSIS}:{hashlib.blake2b(text, digest_size=8).hexdigest()}"
+
+
+def stored_terms(title: str, abstract: str) -> str:
+    """What to store as a paper's ``terms``: a line naming the text and the analysis, then
+    the content tokens of the title, then those of the abstract, space-separated."""
+    title_tokens, abstract_tokens = content_tokens(title), content_tokens(abstract)
+    key = _analysis_key(title, abstract)
+    return f"{key}\n{' '.join(title_tokens)}\n{' '.join(abstract_tokens)}"
+
+
+def paper_tokens(title: str, abstract: str, terms: str) -> tuple[list[str], list[str]]:
+    """The content tokens of a paper's title and of its abstract: read from its stored
+    ``terms`` when they are of this text and this analysis, else made now."""
+    key, _, rest = terms.partition("\n")
+    if key != _analysis_key(title, abstract):
+        return content_tokens(title), content_tokens(abstract)
+    title_terms, _, abstract_terms = rest.partition("\n")
+    return title_terms.split(), abstract_terms.split()

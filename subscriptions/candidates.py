@@ -23,7 +23,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 
 from papers.models import Paper, PaperTopic, Topic
 from papers.selectors import with_growth
-from papers.text import content_tokens
+from papers.text import content_tokens, paper_tokens
 
 MAX_NGRAM = 3
 _TITLE_REPEAT = 2
@@ -61,6 +61,11 @@ class CandidatePaper:
     day: date | None = None
     pinned: bool = False
     topic_scores: Mapping[int, float] = field(default_factory=dict)
+    terms: str = ""  # Paper.terms: the title and abstract analysed, if stored
+
+    def tokens(self) -> tuple[list[str], list[str]]:
+        """The content tokens of the title and of the abstract."""
+        return paper_tokens(self.title, self.abstract, self.terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +337,10 @@ def vectorise_candidates(
     vectorizer = PhraseVectorizer()
     # With no candidates the vectorizer stays unfitted: ranking returns before using it.
     if papers:
-        documents = [((p.title, _TITLE_REPEAT), (p.abstract, 1)) for p in papers]
+        documents = [
+            ((title, _TITLE_REPEAT), (abstract, 1))
+            for title, abstract in (paper.tokens() for paper in papers)
+        ]
         paper_vectors = vectorizer.fit_transform(documents).tocsr()
     else:
         paper_vectors = sparse.csr_matrix((0, 0), dtype=np.float32)
@@ -445,6 +453,8 @@ def candidate_papers(
             "featured_on",
             "published_on",
             "pinned",
+            "terms",
+            named=True,
         )
     )
     # A subquery rather than a list of ids: no limit on how many candidates there are.
@@ -459,15 +469,16 @@ def candidate_papers(
         tags.setdefault(paper_id, {})[topic_id] = strength
     return [
         CandidatePaper(
-            paper_id=pk,
-            title=title,
-            abstract=abstract,
-            authors=tuple(authors or ()),
-            upvotes=upvotes,
-            growth=growth,
-            day=featured_on or published_on,
-            pinned=pinned,
-            topic_scores=tags.get(pk, {}),
+            paper_id=row.pk,
+            title=row.title,
+            abstract=row.abstract,
+            authors=tuple(row.authors or ()),
+            upvotes=row.upvotes,
+            growth=row.growth,
+            day=row.featured_on or row.published_on,
+            pinned=row.pinned,
+            topic_scores=tags.get(row.pk, {}),
+            terms=row.terms,
         )
-        for pk, title, abstract, authors, upvotes, growth, featured_on, published_on, pinned in rows
+        for row in rows
     ]

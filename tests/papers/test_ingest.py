@@ -5,6 +5,7 @@ from django.db.models import Count
 
 from papers.ingest import IngestError, ingest_document, ingest_location
 from papers.models import IngestRun, Paper, PaperSource, UpvoteObservation
+from papers.text import stored_terms
 from tests.conftest import FIXTURES, SEED_LISTING, fixture_bytes
 from tests.factories import make_paper
 
@@ -79,6 +80,15 @@ def test_it_matches_by_arxiv_id_before_title():
     paper = Paper.objects.get(arxiv_id="2511.03104")
     assert paper.title == "FW-Merging: Scaling Model Merging with Frank-Wolfe Optimization"
     assert result.updated == 1
+
+
+def test_every_paper_it_writes_is_stored_with_its_text_analysed():
+    make_paper(title="An old working title", arxiv_id="2511.03104")
+    ingest_location(location=str(SEED_LISTING))
+    ingest_location(location=str(HF_JSON))  # new titles and abstracts for papers it has
+    papers = Paper.objects.all()
+    assert [p.terms for p in papers] == [stored_terms(p.title, p.abstract) for p in papers]
+    assert papers.get(arxiv_id="2511.03104").title.startswith("FW-Merging")
 
 
 def test_it_never_touches_curation_flags():

@@ -1,7 +1,9 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from papers.text import tokens
+from papers.text import content_tokens, paper_tokens, stored_terms, tokens
+from tests.factories import make_paper
 
 
 def test_accents_and_case_do_not_matter():
@@ -31,3 +33,35 @@ def test_stems_come_from_the_c_stemmer_and_match_the_python_algorithm():
     assert len(words) > 1000
     python = EnglishStemmer()
     assert [text._stemmer.stemWord(w) for w in words] == [python.stemWord(w) for w in words]
+
+
+TEXT = st.text(st.sampled_from("ab é-\n^9The of merging"), max_size=60)
+
+
+@given(TEXT, TEXT)
+def test_a_stored_analysis_reads_back_as_the_text_analysed_now(title, abstract):
+    analysed = (content_tokens(title), content_tokens(abstract))
+    assert paper_tokens(title, abstract, stored_terms(title, abstract)) == analysed
+
+
+def test_a_stored_analysis_is_read_only_for_its_own_text_and_analysis():
+    title, abstract = "Model merging", "We merge LoRA adapters."
+    key = stored_terms(title, abstract).partition("\n")[0]
+    # Read as stored, not made again:
+    assert paper_tokens(title, abstract, f"{key}\nx\ny z") == (["x"], ["y", "z"])
+    fresh = (content_tokens("Model pruning"), content_tokens(abstract))
+    assert paper_tokens("Model pruning", abstract, f"{key}\nx\ny z") == fresh  # edited since
+    analysis, _, text = key.partition(":")
+    other_analysis = f"{'0' * len(analysis)}:{text}\nx\ny z"
+    assert paper_tokens(title, abstract, other_analysis)[0] == content_tokens(title)
+    assert paper_tokens(title, abstract, "")[0] == content_tokens(title)  # never stored
+
+
+@pytest.mark.django_db
+def test_saving_a_paper_keeps_its_stored_analysis_in_step():
+    paper = make_paper(title="Model merging", abstract="We merge.")
+    assert paper.terms == stored_terms("Model merging", "We merge.")
+    paper.title = "Model pruning"
+    paper.save(update_fields=["title"])  # as an edit of the title alone
+    paper.refresh_from_db()
+    assert paper.terms == stored_terms("Model pruning", "We merge.")

@@ -255,3 +255,14 @@ def test_phrase_vectors_are_scikit_learns_tfidf_vectors(papers, queries):
     assert all(ours.column(f.split(" ")) == ours.vocabulary_[f] for f in theirs.vocabulary_)
     assert ours.column(["zzz"]) is None
     assert ours.column([]) is None
+
+
+@pytest.mark.django_db
+def test_candidates_are_vectorised_from_each_papers_stored_analysis():
+    paper = make_paper(title="Model merging", abstract="We merge adapters.")
+    key = paper.terms.partition("\n")[0]  # names this text: the rest is read as stored
+    Paper.objects.filter(pk=paper.pk).update(terms=f"{key}\nstoredword\nother")
+    candidates = candidate_papers(papers=Paper.objects.all())
+    vectorised = vectorise_candidates(papers=candidates, topics=[], today=date(2025, 11, 6))
+    assert vectorised.vectorizer.column(["storedword"]) is not None
+    assert vectorised.vectorizer.column(content_tokens("merging")) is None
