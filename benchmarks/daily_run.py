@@ -148,11 +148,13 @@ def make_subscribers(count: int) -> None:
 
 def forget_the_day() -> None:
     """Clear what a worker keeps of a day's papers, as on a new day: the vectorised
-    candidates, every stencil (papers', shapes', the day's), short titles and word stems."""
+    candidates, the papers' faces, every stencil (papers', shapes', the day's), short titles
+    and word stems."""
     from papers import text
     from subscriptions import digests, emails
 
     digests._candidate_cache.clear()
+    emails._faces.clear()
     stencils = (emails._paper_stencil, emails._shape_stencil, emails._shell_stencil)
     for cache in (*stencils, emails._short_title, text._stem):
         cache.cache_clear()

@@ -10,11 +10,11 @@ picked again (and the database refuses it too).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from json.encoder import encode_basestring_ascii
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -188,13 +188,19 @@ def _build(day: date, frequency: str, period: str, first_id: int, last_id: int) 
                 section,
                 position,
                 pick.score,
-                json.dumps([str(reason) for reason in pick.reasons]),
+                _json_list(map(str, pick.reasons)),
             )
             for digest, items in zip(digests, contents, strict=True)
             for position, (section, pick) in enumerate(items, 1)
         )
         result.built = len(digests) - result.empty
     return result
+
+
+def _json_list(strings: Iterable[str]) -> str:
+    """``json.dumps(list(strings))``: each string encoded by json's own C encoder, without
+    the set-up ``dumps`` does on every call (13 calls a digest; a test compares the two)."""
+    return f"[{', '.join(map(encode_basestring_ascii, strings))}]"
 
 
 _ITEM_FIELDS = ("digest", "subscriber", "paper", "section", "position", "score", "reasons")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -112,7 +112,11 @@ def excerpt(text: str, limit: int = _EXCERPT_CHARACTERS) -> str:
 @dataclass(frozen=True, slots=True)
 class PaperFace:
     """What a digest shows of a paper; a paper's fragments are cached under it, so any
-    change to what is shown (a new title, more upvotes, other topics) fills them anew."""
+    change to what is shown (a new title, more upvotes, other topics) fills them anew.
+
+    A digest looks its fragments up 26 times: the hash is computed once, and ``paper_faces``
+    hands out the face seen before when one is equal, so a look-up finds the very object
+    rather than comparing every field."""
 
     pk: int
     title: str
@@ -123,6 +127,15 @@ class PaperFace:
     arxiv_url: str
     pdf_url: str
     github_url: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        shown = (self.pk, self.title, self.author_summary, self.upvotes, self.topics)
+        shown += (self.abstract, self.arxiv_url, self.pdf_url, self.github_url)
+        object.__setattr__(self, "_hash", hash(shown))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def of(cls, paper: Paper, topics: Iterable[str] | None = None) -> PaperFace:
@@ -142,6 +155,18 @@ class PaperFace:
         )
 
 
+# Every face handed out, each under itself; emptied when it holds more than a few days' papers.
+_faces: dict[PaperFace, PaperFace] = {}
+_FACES_KEPT = 20_000
+
+
+def _same_face(face: PaperFace) -> PaperFace:
+    """The face equal to ``face`` handed out before, or ``face``."""
+    if len(_faces) >= _FACES_KEPT:
+        _faces.clear()
+    return _faces.setdefault(face, face)
+
+
 _FACE_FIELDS = ("pk", "title", "authors", "author_count", "upvotes", "abstract")
 _FACE_FIELDS += ("arxiv_url", "pdf_url", "github_url")
 
@@ -150,7 +175,9 @@ def paper_faces(paper_ids: set[int]) -> dict[int, PaperFace]:
     """The faces of many papers in two queries, read as values (a batch shows hundreds)."""
     topics = shown_topic_names(paper_ids)
     rows = Paper.objects.filter(pk__in=paper_ids).values(*_FACE_FIELDS)
-    return {row["pk"]: PaperFace.of(Paper(**row), topics.get(row["pk"], ())) for row in rows}
+    return {
+        row["pk"]: _same_face(PaperFace.of(Paper(**row), topics.get(row["pk"], ()))) for row in rows
+    }
 
 
 _CLASS = re.compile(r' class="[^"]*"')

@@ -89,10 +89,10 @@ class Stencil:
 
     def fill(self, values: Mapping[str, str]) -> str:
         """The text with each slot filled in; in HTML, values are escaped unless marked safe."""
-        pieces = self.pieces
-        escape = _escape if self.html else str
-        out = [pieces[0]]
-        for index in range(1, len(pieces), 2):
-            out.append(escape(values[pieces[index]]))
-            out.append(pieces[index + 1])
-        return "".join(out)
+        pieces = list(self.pieces)  # text, name, text, ...: each name is replaced by its value
+        names = pieces[1::2]
+        if self.html:
+            pieces[1::2] = [_escape(values[name]) for name in names]
+        else:
+            pieces[1::2] = [str(values[name]) for name in names]
+        return "".join(pieces)

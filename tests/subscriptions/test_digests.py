@@ -1,9 +1,12 @@
+import json
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from papers.models import Paper, Topic
-from subscriptions.digests import build_digest_batch, period_of
+from subscriptions.digests import _json_list, build_digest_batch, period_of
 from subscriptions.models import Digest, DigestItem, Feedback
 from subscriptions.runs import run_in_process
 from tests.factories import make_paper, make_subscriber
@@ -171,3 +174,8 @@ def test_hidden_papers_are_in_no_section(seeded):
     make_subscriber(topics=[topic("multi-task-learning")])
     build()
     assert not DigestItem.objects.filter(paper__title__startswith="Rep-MTL").exists()
+
+
+@given(st.lists(st.text()))
+def test_reasons_are_written_as_json_dumps_writes_them(strings):
+    assert _json_list(strings) == json.dumps(strings)
