@@ -9,7 +9,7 @@ what Django and the standard library write.
 
 from __future__ import annotations
 
-import secrets
+import random
 from base64 import b64encode
 from email import charset as Charset
 from email.generator import BytesGenerator
@@ -258,12 +258,13 @@ class Email(EmailMultiAlternatives):
     def _create_alternatives(self, msg: Any) -> Any:
         # Django's, with our multipart. 64 random bits cannot occur in a body by chance, so
         # the boundary needs no search through it; and the Content-Type header they make is
-        # short enough to skip folding.
+        # short enough to skip folding. Not secret, so not from the OS (a system call a
+        # message): the standard generator draws its boundaries from ``random`` too.
         if not self.alternatives:
             return msg
         multipart = Multipart(
             _subtype=self.alternative_subtype,
-            boundary=f"=_{secrets.token_hex(8)}",
+            boundary=f"=_{random.getrandbits(64):016x}",
             encoding=self.encoding or settings.DEFAULT_CHARSET,
         )
         if self.body:
