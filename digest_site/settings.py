@@ -109,6 +109,14 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Public pages (papers.views._cached) are cached in each web process's own memory: a cached
+# page is then served without a round trip to Redis, and each process renders a page at
+# most once per PAGE_CACHE_SECONDS. What must be shared (rate limits) stays in "default".
+CACHES["pages"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "pages",
+    "OPTIONS": {"MAX_ENTRIES": 2000},
+}
 
 # BROKER_URL picks another broker (e.g. amqp:// for RabbitMQ); Redis is the default one.
 BROKER_URL = os.environ.get("BROKER_URL", "") or REDIS_URL

@@ -15,8 +15,9 @@ SEARCH_RESULTS_LIMIT = 50
 
 
 def visible_papers() -> QuerySet[Paper]:
-    """Papers a reader may see: everything a curator has not hidden."""
-    return Paper.objects.filter(hidden=False)
+    """Papers a reader may see: everything a curator has not hidden. Their stored analysis
+    (``terms``, a second copy of the text) is left unread: only ranking reads it."""
+    return Paper.objects.filter(hidden=False).defer("terms")
 
 
 def _shown_tags() -> QuerySet[PaperTopic]:

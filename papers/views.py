@@ -25,13 +25,14 @@ from .selectors import (
 
 
 def _cached(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Serve the page from the shared cache, rendered at most once per PAGE_CACHE_SECONDS.
+    """Serve the page from the page cache, rendered at most once per PAGE_CACHE_SECONDS
+    (in each web process: the "pages" cache is the process's own memory).
 
     Public paper pages are the same for every visitor, except a visitor with a session or a
     flash message waiting (say "Paused."): their page is theirs alone, never cached and
     never served from the cache, so one visitor's message is never shown to another.
     """
-    cached_view = cache_page(settings.PAGE_CACHE_SECONDS)(view)
+    cached_view = cache_page(settings.PAGE_CACHE_SECONDS, cache="pages")(view)
     personal = (settings.SESSION_COOKIE_NAME, CookieStorage.cookie_name)
 
     @wraps(view)
