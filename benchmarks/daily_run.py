@@ -160,7 +160,7 @@ def forget_the_day() -> None:
     digests._candidate_cache.clear()
     emails._faces.clear()
     stencils = (emails._paper_stencil, emails._shape_stencil, emails._shell_stencil)
-    for cache in (*stencils, emails._short_title, text._stem):
+    for cache in (*stencils, emails._paper_values, emails._short_title, text._stem):
         cache.cache_clear()
 
 

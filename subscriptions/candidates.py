@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,6 @@ class CandidateSet:
     weights: dict[str, Any]
     vectorizer: PhraseVectorizer
     paper_vectors: sparse.csr_matrix  # papers x features, rows L2-normalised
-    paper_features: sparse.csc_matrix  # the same, by column, to find papers with a feature
     topic_vectors: sparse.csr_matrix  # topics x features
     topic_paper: np.ndarray  # topics x papers: how much each paper is about each topic
     topic_row: dict[int, int]
@@ -110,6 +110,12 @@ class CandidateSet:
     @property
     def size(self) -> int:
         return len(self.papers)
+
+    @cached_property
+    def paper_features(self) -> sparse.csc_matrix:
+        """``paper_vectors`` by column, to find the papers with a feature: made the first
+        time a subscriber's excluded phrase is looked for, which may be never."""
+        return self.paper_vectors.tocsc()
 
     def keyword_rows(self, keywords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """For lower-cased keywords: (relevance, named-as-reason) rows over the papers.
@@ -377,7 +383,6 @@ def vectorise_candidates(
         weights=weights,
         vectorizer=vectorizer,
         paper_vectors=paper_vectors,
-        paper_features=paper_vectors.tocsc(),
         topic_vectors=topic_vectors,
         topic_paper=topic_paper,
         topic_row=topic_row,

@@ -205,6 +205,14 @@ _READER_SLOTS = ("number", "reasons", "more_url", "less_url")
 def _paper_stencil(name: str, face: PaperFace, site_url: str, with_reasons: bool) -> Stencil:
     """The fragment ``name`` (paper or trending, .html or .txt) of one paper: the stencil of
     its shape with the paper's values filled in, the reader's slots left."""
+    shape, values = _paper_values(face, site_url)
+    return _shape_stencil(name, with_reasons, *shape).fill_some(values)
+
+
+@lru_cache(maxsize=4096)
+def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...], dict[str, str]]:
+    """A paper's shape (what it has to show) and values, made once for all its fragments
+    (the dictionary is shared: read it, never change it)."""
     shape = (bool(face.upvotes), len(face.topics))
     shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
     values = {
@@ -218,7 +226,7 @@ def _paper_stencil(name: str, face: PaperFace, site_url: str, with_reasons: bool
         "pdf_url": face.pdf_url,
         "github_url": face.github_url,
     }
-    return _shape_stencil(name, with_reasons, *shape).fill_some(values)
+    return shape, values
 
 
 @lru_cache(maxsize=512)  # every combination of the arguments
