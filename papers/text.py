@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from functools import lru_cache
+from importlib.metadata import version
 
 import snowballstemmer
 
@@ -78,11 +79,16 @@ def content_ngrams(text: str, *, max_n: int = 4) -> Counter[tuple[str, ...]]:
 
 # A paper's analysed text is stored with it (``Paper.terms``), so that ranking does not analyse
 # every candidate again on every run. Each stored analysis names the text it was made of and
-# the analysis that made it; any other is ignored and the text analysed anew. Bump the number
-# when ``tokens`` changes what it makes of a text (the stop words and the word pattern are
-# part of the name already).
+# the analysis that made it; any other is ignored and the text analysed anew (a data migration
+# like papers 0004 stores them again). Bump the number when ``tokens`` changes what it makes
+# of a text; the stop words, the word pattern and the stemmer's package and version are part
+# of the name already.
+_STEMMER_PACKAGE = {"Stemmer": "PyStemmer"}.get(type(_stemmer).__module__, "snowballstemmer")
 _ANALYSIS = hashlib.blake2b(
-    repr((1, _WORD.pattern, sorted(STOP_WORDS))).encode(), digest_size=4
+    repr(
+        (1, _WORD.pattern, sorted(STOP_WORDS), _STEMMER_PACKAGE, version(_STEMMER_PACKAGE))
+    ).encode(),
+    digest_size=4,
 ).hexdigest()
 
 
