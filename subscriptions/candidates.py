@@ -195,13 +195,9 @@ class CandidateSet:
         return present
 
 
-# A document is a text, or (text, repeat) parts whose phrases never cross a part border; a
-# part's text may be given as its content tokens already.
-Part = tuple["str | list[str]", int]
-Document = "str | tuple[Part, ...]"
-
-
 def _parts(document: Any) -> tuple[tuple[list[str], int], ...]:
+    """A document as (content tokens, repeat) parts. A document is a text, or (text, repeat)
+    parts whose phrases never cross a part border; a part's text may be its tokens already."""
     parts = ((document, 1),) if isinstance(document, str) else document
     return tuple(
         (text if isinstance(text, list) else content_tokens(text), repeat) for text, repeat in parts

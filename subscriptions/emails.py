@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -130,8 +130,7 @@ class PaperFace:
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        shown = (self.pk, self.title, self.author_summary, self.upvotes, self.topics)
-        shown += (self.abstract, self.arxiv_url, self.pdf_url, self.github_url)
+        shown = tuple(getattr(self, name) for name in _SHOWN_FIELDS)
         object.__setattr__(self, "_hash", hash(shown))
 
     def __hash__(self) -> int:
@@ -154,6 +153,9 @@ class PaperFace:
             github_url=paper.github_url,
         )
 
+
+# What a face shows: the fields it is compared by, and hashed by.
+_SHOWN_FIELDS = tuple(f.name for f in fields(PaperFace) if f.compare)
 
 # Every face handed out, each under itself; emptied when it holds more than a few days' papers.
 _faces: dict[PaperFace, PaperFace] = {}
