@@ -12,4 +12,4 @@ from .webhooks import record_tracking_event
 def on_tracking_event(
     sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any
 ) -> None:
-    record_tracking_event(event)
+    record_tracking_event(event, esp_name)

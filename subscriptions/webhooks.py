@@ -1,13 +1,17 @@
 """What ESP tracking events mean for subscribers: hard bounces and complaints suppress them.
 
 Anymail verifies the webhook (basic auth with ``WEBHOOK_SECRET``) and normalises the event;
-this module only decides what to do with it, once per event id.
+this module only decides what to do with it, once per event id. A soft bounce (a full
+mailbox, a receiving server down for a while) suppresses nobody: the ESP tries again, and an
+address that is really gone comes back as a hard bounce.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, EventType
 from django.db import IntegrityError, transaction
@@ -25,6 +29,43 @@ _SUPPRESSING = {
 }
 
 
+_SPARKPOST_SOFT_CLASSES = {"20", "21", "22", "23", "24", "40", "70"}  # SparkPost's "Soft" class
+
+
+def _brevo_or_mandrill(raw: Mapping) -> bool:
+    return raw.get("event") == "soft_bounce"
+
+
+# Anymail reports some ESPs' soft bounces as "bounced", as it does hard ones; the ESP's own
+# payload (``event.esp_event``) says which it was. ESPs not listed report soft bounces as
+# "deferred" (Mailgun, Postal, Mailtrap, ...), which changes nothing here anyway.
+_SOFT_BOUNCE: dict[str, Callable[[Mapping], bool]] = {
+    "Postmark": lambda raw: raw.get("Type") == "SoftBounce",
+    "Brevo": _brevo_or_mandrill,
+    "SendinBlue": _brevo_or_mandrill,
+    "Mandrill": _brevo_or_mandrill,
+    "MailerSend": lambda raw: (raw.get("data") or {}).get("type") == "soft_bounced",
+    "Mailjet": lambda raw: raw.get("hard_bounce") is False,
+    "Amazon SES": lambda raw: (raw.get("bounce") or {}).get("bounceType") == "Transient",
+    "SparkPost": lambda raw: any(
+        isinstance(event, Mapping) and event.get("bounce_class") in _SPARKPOST_SOFT_CLASSES
+        for event in (raw.get("msys") or {}).values()
+    ),
+}
+
+
+def is_soft_bounce(event: AnymailTrackingEvent, esp_name: str) -> bool:
+    """A "bounced" event that the ESP itself calls temporary."""
+    soft = _SOFT_BOUNCE.get(esp_name)
+    raw: Any = event.esp_event
+    return (
+        event.event_type == EventType.BOUNCED
+        and soft is not None
+        and isinstance(raw, Mapping)
+        and soft(raw)
+    )
+
+
 def event_key(event: AnymailTrackingEvent) -> str:
     """The ESP's id for the event, or a stable stand-in for ESPs that send none."""
     if event.event_id:
@@ -33,10 +74,13 @@ def event_key(event: AnymailTrackingEvent) -> str:
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def record_tracking_event(event: AnymailTrackingEvent) -> bool:
+def record_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
     """Act on a tracking event once; False for a replay or an event that changes nothing."""
     status = _SUPPRESSING.get(event.event_type)
     if status is None or not event.recipient:
+        return False
+    if is_soft_bounce(event, esp_name):
+        logger.info("soft bounce for %s (%s): not suppressed", event.recipient, esp_name)
         return False
     try:
         with transaction.atomic():

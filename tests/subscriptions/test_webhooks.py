@@ -2,8 +2,16 @@ import base64
 import json
 
 import pytest
+from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
+from anymail.webhooks.brevo import BrevoTrackingWebhookView
+from anymail.webhooks.mailersend import MailerSendTrackingWebhookView
+from anymail.webhooks.mailjet import MailjetTrackingWebhookView
+from anymail.webhooks.mandrill import MandrillCombinedWebhookView
+from anymail.webhooks.postmark import PostmarkTrackingWebhookView
+from anymail.webhooks.sparkpost import SparkPostTrackingWebhookView
 
 from subscriptions.models import Subscriber, WebhookEvent
+from subscriptions.webhooks import record_tracking_event
 from tests.factories import make_subscriber
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +113,141 @@ def test_a_delivery_delay_changes_nothing(client):
     post(client, bounce("ada@example.org", event_id=44, kind="Transient"), **auth())
     ada.refresh_from_db()
     assert ada.status == Subscriber.Status.ACTIVE
+
+
+def test_a_soft_bounce_through_the_webhook_changes_nothing(client):
+    ada = make_subscriber(email="ada@example.org")
+    # A full mailbox: anymail calls Postmark's "SoftBounce" "bounced", as it does a hard one.
+    response = post(client, bounce("ada@example.org", event_id=45, kind="SoftBounce"), **auth())
+    assert response.status_code == 200
+    ada.refresh_from_db()
+    assert ada.status == Subscriber.Status.ACTIVE
+    assert not WebhookEvent.objects.exists()
+
+
+# Each ESP's soft and hard bounce for one address, as its webhook sends them (in the shapes
+# anymail's own tests use); both are parsed by anymail's view for that ESP.
+def _postmark(soft):
+    return PostmarkTrackingWebhookView().esp_to_anymail_event(
+        json.loads(bounce(ADDRESS, kind="SoftBounce" if soft else "HardBounce"))
+    )
+
+
+def _brevo(soft):
+    payload = {
+        "event": "soft_bounce" if soft else "hard_bounce",
+        "email": ADDRESS,
+        "id": 1,
+        "date": "2025-11-06 08:00:00",
+        "ts_epoch": 1762416000000,
+        "message-id": "<202511060800.1@smtp-relay.mailin.fr>",
+        "reason": "452 4.2.2 mailbox full" if soft else "550 5.1.1 no such user",
+    }
+    return BrevoTrackingWebhookView().esp_to_anymail_event(payload)
+
+
+def _mandrill(soft):
+    payload = {
+        "event": "soft_bounce" if soft else "hard_bounce",
+        "_id": "1a2b3c",
+        "ts": 1762416000,
+        "msg": {
+            "email": ADDRESS,
+            "diag": "452 4.2.2 mailbox full" if soft else "550 5.1.1 no such user",
+            "bounce_description": "mailbox_full" if soft else "bad_mailbox",
+            "metadata": {},
+            "tags": [],
+        },
+    }
+    return MandrillCombinedWebhookView(webhook_key="k").mandrill_tracking_to_anymail_event(payload)
+
+
+def _mailersend(soft):
+    kind = "soft_bounced" if soft else "hard_bounced"
+    payload = {
+        "type": f"activity.{kind}",
+        "created_at": "2025-11-06T08:00:00.000000Z",
+        "data": {
+            "id": "62f114f8165fe0d8db0288e3",
+            "type": kind,
+            "created_at": "2025-11-06T08:00:00.000000Z",
+            "email": {
+                "message": {"id": "62f114f7165fe0d8db0288e2"},
+                "recipient": {"email": ADDRESS},
+                "tags": [],
+            },
+            "morph": {"object": "recipient_bounce", "reason": "mailbox full"},
+        },
+    }
+    return MailerSendTrackingWebhookView(signing_secret="s").esp_to_anymail_event(payload)
+
+
+def _mailjet(soft):
+    payload = {
+        "event": "bounce",
+        "time": 1762416000,
+        "MessageID": 13792286917004336,
+        "email": ADDRESS,
+        "blocked": False,
+        "hard_bounce": not soft,
+        "error_related_to": "recipient",
+        "error": "quota exceeded" if soft else "user unknown",
+    }
+    return MailjetTrackingWebhookView().esp_to_anymail_event(payload)
+
+
+def _amazon_ses(soft):
+    ses_event = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Transient" if soft else "Permanent",
+            "bounceSubType": "MailboxFull" if soft else "General",
+            "bouncedRecipients": [{"emailAddress": ADDRESS}],
+        },
+        "mail": {"messageId": "0100017a", "destination": [ADDRESS]},
+    }
+    sns_message = {"MessageId": "sns-1", "Timestamp": "2025-11-06T08:00:00.000Z"}
+    # Made without __init__, which wants boto3 (for SNS); the parsing does not.
+    view = AmazonSESTrackingWebhookView.__new__(AmazonSESTrackingWebhookView)
+    [event] = view.esp_to_anymail_events(ses_event, sns_message)
+    return event
+
+
+def _sparkpost(soft):
+    event = {
+        "type": "bounce",
+        "bounce_class": "22" if soft else "10",  # mailbox full; invalid recipient
+        "event_id": "92356927693813856",
+        "raw_rcpt_to": ADDRESS,
+        "timestamp": "1762416000",
+        "transmission_id": "65832150921904138",
+    }
+    view = SparkPostTrackingWebhookView()
+    return view.esp_to_anymail_event(*view.unwrap_event({"msys": {"message_event": event}}))
+
+
+ADDRESS = "ada@example.org"
+ESPS = {
+    "Postmark": _postmark,
+    "Brevo": _brevo,
+    "Mandrill": _mandrill,
+    "MailerSend": _mailersend,
+    "Mailjet": _mailjet,
+    "Amazon SES": _amazon_ses,
+    "SparkPost": _sparkpost,
+}
+
+
+@pytest.mark.parametrize("esp_name", ESPS)
+def test_each_esps_soft_bounce_spares_the_reader_and_its_hard_bounce_suppresses(esp_name):
+    ada = make_subscriber(email=ADDRESS)
+    soft, hard = ESPS[esp_name](soft=True), ESPS[esp_name](soft=False)
+    assert soft.event_type == hard.event_type == "bounced"  # anymail tells them apart no more
+
+    assert record_tracking_event(soft, esp_name) is False
+    ada.refresh_from_db()
+    assert ada.status == Subscriber.Status.ACTIVE
+
+    assert record_tracking_event(hard, esp_name) is True
+    ada.refresh_from_db()
+    assert ada.status == Subscriber.Status.BOUNCED
