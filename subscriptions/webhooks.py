@@ -29,7 +29,9 @@ _SUPPRESSING = {
 }
 
 
-_SPARKPOST_SOFT_CLASSES = {"20", "21", "22", "23", "24", "40", "70"}  # SparkPost's "Soft" class
+# SparkPost's bounce classes of its "Hard" and "Admin" categories: the others (soft, block,
+# undetermined) "are usually temporary events", says its bounce classification page.
+_SPARKPOST_SUPPRESSING_CLASSES = {"10", "25", "26", "30", "90"}
 
 
 def _brevo_or_mandrill(raw: Mapping) -> bool:
@@ -48,7 +50,8 @@ _SOFT_BOUNCE: dict[str, Callable[[Mapping], bool]] = {
     "Mailjet": lambda raw: raw.get("hard_bounce") is False,
     "Amazon SES": lambda raw: (raw.get("bounce") or {}).get("bounceType") == "Transient",
     "SparkPost": lambda raw: any(
-        isinstance(event, Mapping) and event.get("bounce_class") in _SPARKPOST_SOFT_CLASSES
+        isinstance(event, Mapping)
+        and event.get("bounce_class") not in (None, *_SPARKPOST_SUPPRESSING_CLASSES)
         for event in (raw.get("msys") or {}).values()
     ),
 }

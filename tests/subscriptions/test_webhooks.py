@@ -213,15 +213,18 @@ def _amazon_ses(soft):
     return event
 
 
-def _sparkpost(soft):
+def _sparkpost(soft, bounce_class=None):
+    """``bounce_class`` overrides 22 (mailbox full) or 10 (invalid); "none" leaves it out."""
     event = {
         "type": "bounce",
-        "bounce_class": "22" if soft else "10",  # mailbox full; invalid recipient
+        "bounce_class": bounce_class or ("22" if soft else "10"),
         "event_id": "92356927693813856",
         "raw_rcpt_to": ADDRESS,
         "timestamp": "1762416000",
         "transmission_id": "65832150921904138",
     }
+    if bounce_class == "none":
+        del event["bounce_class"]
     view = SparkPostTrackingWebhookView()
     return view.esp_to_anymail_event(*view.unwrap_event({"msys": {"message_event": event}}))
 
@@ -251,3 +254,14 @@ def test_each_esps_soft_bounce_spares_the_reader_and_its_hard_bounce_suppresses(
     assert record_tracking_event(hard, esp_name) is True
     ada.refresh_from_db()
     assert ada.status == Subscriber.Status.BOUNCED
+
+
+@pytest.mark.parametrize(
+    ("bounce_class", "status"),
+    [("50", "active"), ("1", "active"), ("30", "bounced"), ("none", "bounced")],
+)
+def test_sparkpost_suppresses_only_on_its_hard_and_admin_classes(bounce_class, status):
+    ada = make_subscriber(email=ADDRESS)
+    record_tracking_event(_sparkpost(soft=False, bounce_class=bounce_class), "SparkPost")
+    ada.refresh_from_db()
+    assert ada.status == status
