@@ -269,6 +269,10 @@ CONFIRMATION_MAX_AGE_DAYS = 7
 # sign-up attempts per client IP per hour.
 CONFIRMATION_EMAIL_INTERVAL_SECONDS = 3600
 SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = int(os.environ.get("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", "20"))
+# How many reverse proxies stand in front of the web process, each adding the address it saw
+# to X-Forwarded-For. With 0, the client's address is REMOTE_ADDR; behind a proxy that is the
+# proxy's own, the same for every visitor.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 # --- Digests.
 DIGESTS = {

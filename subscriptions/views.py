@@ -29,7 +29,16 @@ from .tokens import (
 )
 
 
-def _client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str:
+    """The visitor's address: REMOTE_ADDR, or behind ``TRUSTED_PROXY_COUNT`` proxies the one
+    the outermost proxy saw. X-Forwarded-For is read from the right, so whatever a client
+    wrote into it itself is never taken for its address."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        hops = [hop.strip() for hop in forwarded if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
     return request.META.get("REMOTE_ADDR", "")
 
 
@@ -40,7 +49,7 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 def _ip_allowed(request: HttpRequest) -> bool:
     return allow(
         scope="subscribe-ip",
-        key=_client_ip(request),
+        key=client_ip(request),
         limit=settings.SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR,
         window_seconds=3600,
     )

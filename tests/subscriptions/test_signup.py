@@ -2,12 +2,14 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import RequestFactory
 from django.utils import timezone
 
 from papers.models import Topic
 from subscriptions.models import Subscriber
 from subscriptions.signup import send_owed_confirmation
 from subscriptions.tasks import send_owed_confirmations
+from subscriptions.views import client_ip
 from tests.factories import make_subscriber
 from tests.subscriptions.helpers import assert_in_both_parts, link_in, only_email_to
 
@@ -209,3 +211,39 @@ def test_a_tampered_or_expired_link_offers_a_new_one(client, settings, sign_up):
     unknown = sign_up("/subscribe/resend/", email="nobody@example.org")
     assert unknown["Location"] == "/subscribe/check-inbox/"
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.parametrize(
+    ("proxies", "remote", "forwarded", "expected"),
+    [
+        (0, "203.0.113.9", "198.51.100.7", "203.0.113.9"),  # no proxy: the header is the client's
+        (1, "127.0.0.1", "203.0.113.1", "203.0.113.1"),
+        (1, "127.0.0.1", "198.51.100.7, 203.0.113.1", "203.0.113.1"),  # a forged first hop
+        (2, "127.0.0.1", "198.51.100.7, 203.0.113.1, 10.0.0.2", "203.0.113.1"),
+        (1, "127.0.0.1", "", "127.0.0.1"),  # a proxy that added nothing: its own address
+    ],
+)
+def test_the_client_address_behind_trusted_proxies(settings, proxies, remote, forwarded, expected):
+    settings.TRUSTED_PROXY_COUNT = proxies
+    request = RequestFactory().post("/subscribe/", REMOTE_ADDR=remote)
+    if forwarded:
+        request.META["HTTP_X_FORWARDED_FOR"] = forwarded
+    assert client_ip(request) == expected
+
+
+def test_behind_a_proxy_each_visitor_has_a_limit_of_their_own(client, settings):
+    settings.SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = 2
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    def attempt(number, forwarded):
+        data = {
+            "email": f"p{number}@example.org",
+            "topics": ["face-analysis"],
+            "frequency": "daily",
+        }
+        headers = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded}
+        return client.post("/subscribe/", data, **headers).status_code
+
+    assert [attempt(n, "203.0.113.1") for n in range(3)] == [302, 302, 429]
+    assert attempt(3, "203.0.113.2") == 302  # another visitor, the same proxy
+    assert attempt(4, "198.51.100.7, 203.0.113.1") == 429  # a made-up first hop changes nothing
