@@ -28,21 +28,39 @@ def manage(*args, env):
     )
 
 
+def production_env(tmp_path, site_url="https://digest.example.org"):
+    """The environment docs/deploy.md asks for (``site_url`` None: SITE_URL left unset)."""
+    env = {
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "digest.example.org",
+        "HTTPS": "1",
+        "VAR_DIR": str(tmp_path),
+    }
+    return env if site_url is None else {**env, "SITE_URL": site_url}
+
+
+def check_deploy(env):
+    return manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+
 def test_the_documented_production_environment_passes_check_deploy(tmp_path):
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        env={
-            "SECRET_KEY": secrets.token_urlsafe(60),
-            "ALLOWED_HOSTS": "digest.example.org",
-            "HTTPS": "1",
-            "VAR_DIR": str(tmp_path),
-        },
-    )
+    result = check_deploy(production_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("site_url", "message"),
+    [
+        (None, "SITE_URL is 'http://127.0.0.1:8000'"),
+        ("http://localhost:8000", "every link in every email"),
+        ("http://digest.example.org", "while HTTPS is on"),
+    ],
+)
+def test_check_deploy_warns_of_a_site_url_emails_cannot_use(tmp_path, site_url, message):
+    result = check_deploy(production_env(tmp_path, site_url=site_url))
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
 
 
 def test_without_a_secret_key_production_refuses_to_start(tmp_path):
