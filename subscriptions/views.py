@@ -31,8 +31,11 @@ from .tokens import (
 
 def client_ip(request: HttpRequest) -> str:
     """The visitor's address: REMOTE_ADDR, or behind ``TRUSTED_PROXY_COUNT`` proxies the one
-    the outermost proxy saw. X-Forwarded-For is read from the right, so whatever a client
-    wrote into it itself is never taken for its address."""
+    the outermost proxy saw.
+
+    X-Forwarded-For is read from the right, so whatever a client wrote into it itself is
+    never taken for its address.
+    """
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
