@@ -274,6 +274,11 @@ SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = int(os.environ.get("SUBSCRIBE_ATTEMPTS_PER_
 # proxy's own, the same for every visitor.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
+# --- Bounces. A hard bounce suppresses an address at once; soft ones (a full mailbox) only
+# this many in a row, each within the window of the one before, with no delivery between.
+SOFT_BOUNCE_LIMIT = int(os.environ.get("SOFT_BOUNCE_LIMIT", "5"))
+SOFT_BOUNCE_WINDOW_DAYS = int(os.environ.get("SOFT_BOUNCE_WINDOW_DAYS", "30"))
+
 # --- Digests.
 DIGESTS = {
     "FOR_YOU_COUNT": int(os.environ.get("DIGEST_FOR_YOU_COUNT", "10")),

@@ -51,6 +51,10 @@ class Subscriber(models.Model):
     # empty): a sweeper sends what a lost task message did not.
     confirmation_requested_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    # Soft bounces in a row (each within SOFT_BOUNCE_WINDOW_DAYS of the last, no delivery in
+    # between); SOFT_BOUNCE_LIMIT of them suppress the address (subscriptions/webhooks.py).
+    soft_bounces = models.PositiveSmallIntegerField(default=0, editable=False)
+    last_soft_bounce_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

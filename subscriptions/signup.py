@@ -157,5 +157,6 @@ def confirm(subscriber: Subscriber) -> bool:
     subscriber.status = Subscriber.Status.ACTIVE
     subscriber.confirmed_at = timezone.now()
     subscriber.unsubscribed_at = None
-    subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at"])
+    subscriber.soft_bounces = 0  # the address works again: they clicked the link in it
+    subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounces"])
     return True

@@ -2,8 +2,10 @@
 
 Anymail verifies the webhook (basic auth with ``WEBHOOK_SECRET``) and normalises the event;
 this module only decides what to do with it, once per event id. A soft bounce (a full
-mailbox, a receiving server down for a while) suppresses nobody: the ESP tries again, and an
-address that is really gone comes back as a hard bounce.
+mailbox, a receiving server down for a while) suppresses nobody at once: the ESP tries
+again, and an address that is really gone comes back as a hard bounce. Only
+``SOFT_BOUNCE_LIMIT`` soft bounces in a row do, each within ``SOFT_BOUNCE_WINDOW_DAYS`` of
+the one before, with no delivery, open or click reported in between.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, EventType
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from .models import Subscriber, WebhookEvent
 
 logger = logging.getLogger(__name__)
+
+# Events that show the address works: the soft bounces before them no longer count.
+_REACHED_THE_READER = {EventType.DELIVERED, EventType.OPENED, EventType.CLICKED}
 
 _SUPPRESSING = {
     EventType.BOUNCED: Subscriber.Status.BOUNCED,
@@ -78,29 +86,50 @@ def event_key(event: AnymailTrackingEvent) -> str:
 
 
 def record_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
-    """Act on a tracking event once; False for a replay or an event that changes nothing."""
+    """Act on a tracking event once; True if it suppressed someone.
+
+    False for a replay, an event that changes nothing, or a soft bounce that is not yet the
+    ``SOFT_BOUNCE_LIMIT``-th in a row.
+    """
+    if not event.recipient:
+        return False
+    subscribers = Subscriber.objects.filter(email__iexact=event.recipient)
+    if event.event_type in _REACHED_THE_READER:
+        subscribers.filter(soft_bounces__gt=0).update(soft_bounces=0)
+        return False
     status = _SUPPRESSING.get(event.event_type)
-    if status is None or not event.recipient:
+    if status is None:
         return False
-    if is_soft_bounce(event, esp_name):
-        logger.info("soft bounce for %s (%s): not suppressed", event.recipient, esp_name)
-        return False
+    soft = is_soft_bounce(event, esp_name)
     try:
         with transaction.atomic():
             WebhookEvent.objects.create(
                 event_id=event_key(event),
-                event_type=event.event_type,
+                event_type="soft bounce" if soft else event.event_type,
                 recipient=event.recipient[:254],
             )
-            changed = (
-                Subscriber.objects.filter(email__iexact=event.recipient)
-                .exclude(status=status)
-                .update(status=status, unsubscribed_at=timezone.now())
+            if soft:
+                subscribers = _count_soft_bounce(subscribers)
+            changed = subscribers.exclude(status=status).update(
+                status=status, unsubscribed_at=timezone.now()
             )
     except IntegrityError:
         logger.info("tracking event %s already handled", event_key(event))
         return False
-    logger.info(
-        "%s for %s: %s subscriber(s) now %s", event.event_type, event.recipient, changed, status
-    )
+    kind = "soft bounce" if soft else event.event_type
+    logger.info("%s for %s: %s subscriber(s) now %s", kind, event.recipient, changed, status)
     return bool(changed)
+
+
+def _count_soft_bounce(subscribers: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
+    """Count one more soft bounce in a row (the first, after a long quiet spell); return
+    those of ``subscribers`` that have now reached the limit."""
+    now = timezone.now()
+    recent = now - timedelta(days=settings.SOFT_BOUNCE_WINDOW_DAYS)
+    subscribers.update(
+        soft_bounces=Case(
+            When(last_soft_bounce_at__gte=recent, then=F("soft_bounces") + 1), default=Value(1)
+        ),
+        last_soft_bounce_at=now,
+    )
+    return subscribers.filter(soft_bounces__gte=settings.SOFT_BOUNCE_LIMIT)

@@ -63,7 +63,14 @@ class SubscriberAdmin(admin.ModelAdmin):
     list_filter = ["status", "frequency", "topics"]
     search_fields = ["email"]
     filter_horizontal = ["topics"]
-    readonly_fields = ["created_at", "confirmed_at", "unsubscribed_at", "preview_link"]
+    readonly_fields = [
+        "created_at",
+        "confirmed_at",
+        "unsubscribed_at",
+        "soft_bounces",
+        "last_soft_bounce_at",
+        "preview_link",
+    ]
     inlines = [FeedbackInline, DigestInline]
     actions = ["resend_confirmation", "suppress", "export_csv"]
     list_per_page = 100

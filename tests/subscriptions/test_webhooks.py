@@ -1,5 +1,6 @@
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
@@ -9,8 +10,10 @@ from anymail.webhooks.mailjet import MailjetTrackingWebhookView
 from anymail.webhooks.mandrill import MandrillCombinedWebhookView
 from anymail.webhooks.postmark import PostmarkTrackingWebhookView
 from anymail.webhooks.sparkpost import SparkPostTrackingWebhookView
+from django.utils import timezone
 
 from subscriptions.models import Subscriber, WebhookEvent
+from subscriptions.signup import confirm
 from subscriptions.webhooks import record_tracking_event
 from tests.factories import make_subscriber
 
@@ -115,21 +118,27 @@ def test_a_delivery_delay_changes_nothing(client):
     assert ada.status == Subscriber.Status.ACTIVE
 
 
-def test_a_soft_bounce_through_the_webhook_changes_nothing(client):
+def test_a_soft_bounce_through_the_webhook_is_counted_not_suppressed(client):
     ada = make_subscriber(email="ada@example.org")
     # A full mailbox: anymail calls Postmark's "SoftBounce" "bounced", as it does a hard one.
-    response = post(client, bounce("ada@example.org", event_id=45, kind="SoftBounce"), **auth())
-    assert response.status_code == 200
+    soft = bounce("ada@example.org", event_id=45, kind="SoftBounce")
+    assert post(client, soft, **auth()).status_code == 200
+    assert post(client, soft, **auth()).status_code == 200  # a replay counts once
     ada.refresh_from_db()
     assert ada.status == Subscriber.Status.ACTIVE
-    assert not WebhookEvent.objects.exists()
+    assert ada.soft_bounces == 1
+    assert list(WebhookEvent.objects.values_list("event_type", flat=True)) == ["soft bounce"]
 
 
 # Each ESP's soft and hard bounce for one address, as its webhook sends them (in the shapes
 # anymail's own tests use); both are parsed by anymail's view for that ESP.
 def _postmark(soft):
-    return PostmarkTrackingWebhookView().esp_to_anymail_event(
-        json.loads(bounce(ADDRESS, kind="SoftBounce" if soft else "HardBounce"))
+    return _postmark_event(
+        json.loads(
+            bounce(
+                ADDRESS, event_id=46 if soft else 47, kind="SoftBounce" if soft else "HardBounce"
+            )
+        )
     )
 
 
@@ -168,7 +177,7 @@ def _mailersend(soft):
         "type": f"activity.{kind}",
         "created_at": "2025-11-06T08:00:00.000000Z",
         "data": {
-            "id": "62f114f8165fe0d8db0288e3",
+            "id": "62f114f8165fe0d8db0288e3" if soft else "62f114f8165fe0d8db0288e4",
             "type": kind,
             "created_at": "2025-11-06T08:00:00.000000Z",
             "email": {
@@ -206,7 +215,7 @@ def _amazon_ses(soft):
         },
         "mail": {"messageId": "0100017a", "destination": [ADDRESS]},
     }
-    sns_message = {"MessageId": "sns-1", "Timestamp": "2025-11-06T08:00:00.000Z"}
+    sns_message = {"MessageId": f"sns-{soft}", "Timestamp": "2025-11-06T08:00:00.000Z"}
     # Made without __init__, which wants boto3 (for SNS); the parsing does not.
     view = AmazonSESTrackingWebhookView.__new__(AmazonSESTrackingWebhookView)
     [event] = view.esp_to_anymail_events(ses_event, sns_message)
@@ -218,7 +227,7 @@ def _sparkpost(soft, bounce_class=None):
     event = {
         "type": "bounce",
         "bounce_class": bounce_class or ("22" if soft else "10"),
-        "event_id": "92356927693813856",
+        "event_id": "92356927693813856" if soft else "92356927693813857",
         "raw_rcpt_to": ADDRESS,
         "timestamp": "1762416000",
         "transmission_id": "65832150921904138",
@@ -265,3 +274,73 @@ def test_sparkpost_suppresses_only_on_its_hard_and_admin_classes(bounce_class, s
     record_tracking_event(_sparkpost(soft=False, bounce_class=bounce_class), "SparkPost")
     ada.refresh_from_db()
     assert ada.status == status
+
+
+def soft_bounce(event_id):
+    return _postmark_event(json.loads(bounce(ADDRESS, event_id=event_id, kind="SoftBounce")))
+
+
+def delivery():
+    payload = {
+        "RecordType": "Delivery",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Recipient": ADDRESS,
+        "DeliveredAt": "2025-11-06T07:00:00Z",
+        "Details": "Test delivery webhook details",
+    }
+    return _postmark_event(payload)
+
+
+def _postmark_event(payload):
+    return PostmarkTrackingWebhookView().esp_to_anymail_event(payload)
+
+
+def test_soft_bounces_in_a_row_suppress_at_the_limit(settings):
+    settings.SOFT_BOUNCE_LIMIT = 3
+    ada = make_subscriber(email=ADDRESS)
+    assert [record_tracking_event(soft_bounce(n), "Postmark") for n in range(3)] == [
+        False,
+        False,
+        True,
+    ]
+    ada.refresh_from_db()
+    assert (ada.status, ada.soft_bounces) == (Subscriber.Status.BOUNCED, 3)
+
+
+def test_a_delivery_between_soft_bounces_starts_the_count_again(settings):
+    settings.SOFT_BOUNCE_LIMIT = 3
+    ada = make_subscriber(email=ADDRESS)
+    record_tracking_event(soft_bounce(1), "Postmark")
+    record_tracking_event(soft_bounce(2), "Postmark")
+    assert record_tracking_event(delivery(), "Postmark") is False
+    ada.refresh_from_db()
+    assert ada.soft_bounces == 0
+    record_tracking_event(soft_bounce(3), "Postmark")
+    record_tracking_event(soft_bounce(4), "Postmark")
+    ada.refresh_from_db()
+    assert (ada.status, ada.soft_bounces) == (Subscriber.Status.ACTIVE, 2)
+
+
+def test_a_soft_bounce_long_after_the_last_counts_as_the_first(settings):
+    settings.SOFT_BOUNCE_LIMIT = 3
+    ada = make_subscriber(email=ADDRESS)
+    record_tracking_event(soft_bounce(1), "Postmark")
+    record_tracking_event(soft_bounce(2), "Postmark")
+    long_ago = timezone.now() - timedelta(days=settings.SOFT_BOUNCE_WINDOW_DAYS + 1)
+    Subscriber.objects.filter(pk=ada.pk).update(last_soft_bounce_at=long_ago)
+    assert record_tracking_event(soft_bounce(3), "Postmark") is False
+    ada.refresh_from_db()
+    assert (ada.status, ada.soft_bounces) == (Subscriber.Status.ACTIVE, 1)
+
+
+def test_confirming_again_clears_the_soft_bounces(settings):
+    settings.SOFT_BOUNCE_LIMIT = 2
+    ada = make_subscriber(email=ADDRESS)
+    record_tracking_event(soft_bounce(1), "Postmark")
+    record_tracking_event(soft_bounce(2), "Postmark")
+    ada.refresh_from_db()
+    assert ada.status == Subscriber.Status.BOUNCED
+    assert confirm(ada) is True  # they signed up again and clicked the link we sent them
+    ada.refresh_from_db()
+    assert (ada.status, ada.soft_bounces) == (Subscriber.Status.ACTIVE, 0)
+    assert record_tracking_event(soft_bounce(3), "Postmark") is False
