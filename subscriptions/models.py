@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import models
+from django.db.models import Value
 from django.db.models.functions import Lower
 
 from papers.models import Topic
@@ -12,6 +13,13 @@ from papers.models import Topic
 
 def _new_key() -> str:
     return secrets.token_urlsafe(16)
+
+
+class SubscriberQuerySet(models.QuerySet):
+    def with_email(self, email: str) -> SubscriberQuerySet:
+        """The subscriber with this address, whatever its case, found by the unique index on
+        lower(email) (``email__iexact`` compares upper() and scans the table)."""
+        return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
 
 
 class Subscriber(models.Model):
@@ -55,6 +63,8 @@ class Subscriber(models.Model):
     # between); SOFT_BOUNCE_LIMIT of them suppress the address (subscriptions/webhooks.py).
     soft_bounces = models.PositiveSmallIntegerField(default=0, editable=False)
     last_soft_bounce_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = SubscriberQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -57,7 +57,7 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> SignupOutc
 
 @transaction.atomic
 def _subscribe(email: str, interests: Interests, frequency: str) -> SignupOutcome:
-    subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
+    subscriber = Subscriber.objects.select_for_update().with_email(email).first()
     if subscriber is None:
         subscriber = Subscriber.objects.create(email=email, frequency=frequency)
         outcome = SignupOutcome.CREATED

@@ -117,7 +117,7 @@ def resend_view(request: HttpRequest) -> HttpResponse:
         context = {"expired": False, "form": form}
         return render(request, "subscriptions/confirm_failed.html", context, status=400)
     email = normalise_email(form.cleaned_data["email"])
-    subscriber = Subscriber.objects.filter(email__iexact=email).first()
+    subscriber = Subscriber.objects.with_email(email).first()
     if subscriber is not None and subscriber.status == Subscriber.Status.PENDING:
         request_confirmation(subscriber)
     return redirect("subscriptions:check_inbox")

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -11,6 +12,7 @@ from subscriptions.signup import send_owed_confirmation
 from subscriptions.tasks import send_owed_confirmations
 from subscriptions.views import client_ip
 from tests.factories import make_subscriber
+from tests.reliability.services import require_postgresql
 from tests.subscriptions.helpers import assert_in_both_parts, link_in, only_email_to
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +249,19 @@ def test_behind_a_proxy_each_visitor_has_a_limit_of_their_own(client, settings):
     assert [attempt(n, "203.0.113.1") for n in range(3)] == [302, 302, 429]
     assert attempt(3, "203.0.113.2") == 302  # another visitor, the same proxy
     assert attempt(4, "198.51.100.7, 203.0.113.1") == 429  # a made-up first hop changes nothing
+
+
+def test_an_address_is_found_whatever_its_case():
+    ada = make_subscriber(email="Ada.Lovelace@example.org")
+    assert list(Subscriber.objects.with_email("ada.lovelace@EXAMPLE.org")) == [ada]
+    assert not Subscriber.objects.with_email("ada@example.org").exists()
+
+
+@pytest.mark.redis  # needs PostgreSQL: the SQLite pass of CI deselects it with the Redis tests
+def test_an_address_is_looked_up_by_the_unique_index_not_a_table_scan():
+    require_postgresql()
+    make_subscriber(email="ada@example.org")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # any index that applies is used
+        plan = Subscriber.objects.with_email("ADA@example.org").explain()
+    assert "subscriber_unique_email_ci" in plan, plan
