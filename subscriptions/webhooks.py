@@ -101,11 +101,12 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
     if status is None:
         return False
     soft = is_soft_bounce(event, esp_name)
+    kind = "soft bounce" if soft else event.event_type
     try:
         with transaction.atomic():
             WebhookEvent.objects.create(
                 event_id=event_key(event),
-                event_type="soft bounce" if soft else event.event_type,
+                event_type=kind,
                 recipient=event.recipient[:254],
             )
             if soft:
@@ -116,14 +117,15 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
     except IntegrityError:
         logger.info("tracking event %s already handled", event_key(event))
         return False
-    kind = "soft bounce" if soft else event.event_type
     logger.info("%s for %s: %s subscriber(s) now %s", kind, event.recipient, changed, status)
     return bool(changed)
 
 
 def _count_soft_bounce(subscribers: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
-    """Count one more soft bounce in a row (the first, after a long quiet spell); return
-    those of ``subscribers`` that have now reached the limit."""
+    """Count one more soft bounce in a row (the first, after a long quiet spell).
+
+    Returns those of ``subscribers`` that have now reached the limit.
+    """
     now = timezone.now()
     recent = now - timedelta(days=settings.SOFT_BOUNCE_WINDOW_DAYS)
     subscribers.update(
