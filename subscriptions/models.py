@@ -17,8 +17,11 @@ def _new_key() -> str:
 
 class SubscriberQuerySet(models.QuerySet):
     def with_email(self, email: str) -> SubscriberQuerySet:
-        """The subscriber with this address, whatever its case, found by the unique index on
-        lower(email) (``email__iexact`` compares upper() and scans the table)."""
+        """The subscriber with this address, whatever its case.
+
+        Found by the unique index on lower(email); ``email__iexact`` compares upper() and
+        scans the table.
+        """
         return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
 
 
