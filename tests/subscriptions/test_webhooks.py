@@ -295,52 +295,47 @@ def _postmark_event(payload):
     return PostmarkTrackingWebhookView().esp_to_anymail_event(payload)
 
 
-def test_soft_bounces_in_a_row_suppress_at_the_limit(settings):
+@pytest.fixture
+def ada(settings):
+    """A reader whose address three soft bounces in a row suppress."""
     settings.SOFT_BOUNCE_LIMIT = 3
-    ada = make_subscriber(email=ADDRESS)
-    assert [record_tracking_event(soft_bounce(n), "Postmark") for n in range(3)] == [
-        False,
-        False,
-        True,
-    ]
+    return make_subscriber(email=ADDRESS)
+
+
+def soft_bounces(*event_ids):
+    return [record_tracking_event(soft_bounce(n), "Postmark") for n in event_ids]
+
+
+def test_soft_bounces_in_a_row_suppress_at_the_limit(ada):
+    assert soft_bounces(1, 2, 3) == [False, False, True]
     ada.refresh_from_db()
     assert (ada.status, ada.soft_bounces) == (Subscriber.Status.BOUNCED, 3)
 
 
-def test_a_delivery_between_soft_bounces_starts_the_count_again(settings):
-    settings.SOFT_BOUNCE_LIMIT = 3
-    ada = make_subscriber(email=ADDRESS)
-    record_tracking_event(soft_bounce(1), "Postmark")
-    record_tracking_event(soft_bounce(2), "Postmark")
+def test_a_delivery_between_soft_bounces_starts_the_count_again(ada):
+    soft_bounces(1, 2)
     assert record_tracking_event(delivery(), "Postmark") is False
     ada.refresh_from_db()
     assert ada.soft_bounces == 0
-    record_tracking_event(soft_bounce(3), "Postmark")
-    record_tracking_event(soft_bounce(4), "Postmark")
+    assert soft_bounces(3, 4) == [False, False]
     ada.refresh_from_db()
     assert (ada.status, ada.soft_bounces) == (Subscriber.Status.ACTIVE, 2)
 
 
-def test_a_soft_bounce_long_after_the_last_counts_as_the_first(settings):
-    settings.SOFT_BOUNCE_LIMIT = 3
-    ada = make_subscriber(email=ADDRESS)
-    record_tracking_event(soft_bounce(1), "Postmark")
-    record_tracking_event(soft_bounce(2), "Postmark")
+def test_a_soft_bounce_long_after_the_last_counts_as_the_first(ada, settings):
+    soft_bounces(1, 2)
     long_ago = timezone.now() - timedelta(days=settings.SOFT_BOUNCE_WINDOW_DAYS + 1)
     Subscriber.objects.filter(pk=ada.pk).update(last_soft_bounce_at=long_ago)
-    assert record_tracking_event(soft_bounce(3), "Postmark") is False
+    assert soft_bounces(3) == [False]
     ada.refresh_from_db()
     assert (ada.status, ada.soft_bounces) == (Subscriber.Status.ACTIVE, 1)
 
 
-def test_confirming_again_clears_the_soft_bounces(settings):
-    settings.SOFT_BOUNCE_LIMIT = 2
-    ada = make_subscriber(email=ADDRESS)
-    record_tracking_event(soft_bounce(1), "Postmark")
-    record_tracking_event(soft_bounce(2), "Postmark")
+def test_confirming_again_clears_the_soft_bounces(ada):
+    soft_bounces(1, 2, 3)
     ada.refresh_from_db()
     assert ada.status == Subscriber.Status.BOUNCED
     assert confirm(ada) is True  # they signed up again and clicked the link we sent them
     ada.refresh_from_db()
     assert (ada.status, ada.soft_bounces) == (Subscriber.Status.ACTIVE, 0)
-    assert record_tracking_event(soft_bounce(3), "Postmark") is False
+    assert soft_bounces(4) == [False]
