@@ -204,23 +204,12 @@ def _parts(document: Any) -> tuple[tuple[list[str], int], ...]:
     )
 
 
-def _analyse(document: Any) -> list[str]:
-    """Features of a document, as text: its stemmed words and phrases of up to three words,
-    each as often as it occurs. ``PhraseVectorizer`` counts these same features as numbers;
-    this is what a test hands scikit-learn to compare the two."""
-    features: list[str] = []
-    for words, repeat in _parts(document):
-        grams = list(words)
-        for n in range(2, MAX_NGRAM + 1):
-            grams += map(" ".join, zip(*(words[start:] for start in range(n)), strict=False))
-        features.extend(grams * repeat)
-    return features
-
-
 class PhraseVectorizer:
-    """TF-IDF vectors of documents' ``_analyse`` features: what scikit-learn's
-    ``TfidfVectorizer(analyzer=_analyse, sublinear_tf=True, dtype=np.float32)`` gives (a test
-    compares the two), counted as numbers rather than strings.
+    """TF-IDF vectors of documents' features: their stemmed words and phrases of up to
+    ``MAX_NGRAM`` words, never across a part's border, each counted as often as it occurs
+    times its part's repeat. It gives what scikit-learn's ``TfidfVectorizer(sublinear_tf=True,
+    dtype=np.float32)`` gives with those features written out as text (a test in
+    tests/subscriptions/test_ranking.py compares the two), counted as numbers instead.
 
     Each distinct word of the fitted documents gets an id from 1, and a run of up to three
     words the number its ids spell in base (words + 1). A day's candidates have about a
@@ -259,7 +248,7 @@ class PhraseVectorizer:
 
     @property
     def vocabulary_(self) -> dict[str, int]:
-        """Each feature, as ``_analyse`` writes it, with its column (for tests; not fast)."""
+        """Each feature, its words joined by spaces, with its column (for tests; not fast)."""
         words = [""] * self._base
         for word, word_id in self._word_ids.items():
             words[word_id] = word

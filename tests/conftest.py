@@ -41,15 +41,18 @@ def _email_on_anymail_test_backend(settings) -> None:
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
+def _clear_caches() -> None:
     from django.core.cache import caches
 
     for cache in caches.all():
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    _clear_caches()
     yield
-    for cache in caches.all():
-        cache.clear()
+    _clear_caches()
 
 
 @pytest.fixture

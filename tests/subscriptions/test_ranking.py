@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
-from subscriptions.candidates import MAX_NGRAM, PhraseVectorizer, _analyse
+from subscriptions.candidates import MAX_NGRAM, PhraseVectorizer, _parts
 from subscriptions.interests import Interests, InterestsError, clean_interests
 from subscriptions.ranking import (
     candidate_papers,
@@ -211,6 +211,18 @@ def test_interests_are_trimmed_and_deduplicated():
     )
     assert interests.keywords == ("LoRA", "model merging")
     assert interests.topic_ids == (topic_id("segmentation"),)
+
+
+def _analyse(document):
+    """A document's features written out as text, each as often as it counts: what
+    ``PhraseVectorizer`` counts as numbers, and the analyzer scikit-learn is given here."""
+    features = []
+    for words, repeat in _parts(document):
+        grams = list(words)
+        for n in range(2, MAX_NGRAM + 1):
+            grams += map(" ".join, zip(*(words[start:] for start in range(n)), strict=False))
+        features.extend(grams * repeat)
+    return features
 
 
 @given(
