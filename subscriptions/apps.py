@@ -6,4 +6,4 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401 - registers the checks, connects the receiver
+        from subscriptions import checks, signals  # noqa: F401 - registers the checks, connects the receiver

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from papers.models import Topic
-
-from .models import Subscriber
+from subscriptions.models import Subscriber
 
 DEMO_SUBSCRIBERS = [
     ("ada@example.org", ["face-analysis", "multimodal-vision-language"], ["face recognition"]),

@@ -22,12 +22,16 @@ from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
 from papers.selectors import visible_papers, with_shown_tags
-
-from .candidates import CandidateSet, candidate_papers, topic_profiles, vectorise_candidates
-from .interests import Interests
-from .models import Digest, DigestItem, Feedback, Subscriber
-from .ranking import RankedPaper, rank_papers_for
-from .selectors import in_id_range
+from subscriptions.candidates import (
+    CandidateSet,
+    candidate_papers,
+    topic_profiles,
+    vectorise_candidates,
+)
+from subscriptions.interests import Interests
+from subscriptions.models import Digest, DigestItem, Feedback, Subscriber
+from subscriptions.ranking import RankedPaper, rank_papers_for
+from subscriptions.selectors import in_id_range
 
 logger = logging.getLogger(__name__)
 

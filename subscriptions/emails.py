@@ -29,12 +29,11 @@ from django.utils.text import Truncator
 
 from papers.models import Paper
 from papers.selectors import shown_topic_names
-
-from .mime import Email
-from .models import Digest, DigestItem, Subscriber
-from .selectors import followed_topic_names, in_id_range
-from .stencils import Stencil, slot
-from .tokens import confirmation_token, manage_token
+from subscriptions.mime import Email
+from subscriptions.models import Digest, DigestItem, Subscriber
+from subscriptions.selectors import followed_topic_names, in_id_range
+from subscriptions.stencils import Stencil, slot
+from subscriptions.tokens import confirmation_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 

@@ -10,10 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from papers.models import Topic
-
-from .interests import Interests, InterestsError, clean_interests
-from .models import Subscriber
-from .signup import normalise_email
+from subscriptions.interests import Interests, InterestsError, clean_interests
+from subscriptions.models import Subscriber
+from subscriptions.signup import normalise_email
 
 _SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from .models import Feedback, Subscriber
+from subscriptions.models import Feedback, Subscriber
 
 
 def pause(subscriber: Subscriber) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .candidates import (
+from subscriptions.candidates import (
     CandidatePaper,
     CandidateSet,
     Reason,
@@ -30,8 +30,8 @@ from .candidates import (
     topic_profiles,
     vectorise_candidates,
 )
-from .collector import collecting_only_new_objects
-from .interests import Interests
+from subscriptions.collector import collecting_only_new_objects
+from subscriptions.interests import Interests
 
 __all__ = [
     "CandidatePaper",

@@ -13,16 +13,16 @@ from datetime import date
 from django.conf import settings
 from django.utils import timezone
 
-from .collector import collecting_only_new_objects
-from .digests import (
+from subscriptions.collector import collecting_only_new_objects
+from subscriptions.digests import (
     BuildResult,
     build_digest_batch,
     period_of,
     preview_digest_batch,
     subscriber_id_ranges,
 )
-from .models import DigestRun
-from .sending import SendReport, send_pending_digests
+from subscriptions.models import DigestRun
+from subscriptions.sending import SendReport, send_pending_digests
 
 
 @dataclass

@@ -8,8 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from papers.models import Paper
 from papers.selectors import with_shown_tags
-
-from .models import Digest, DigestItem, Subscriber
+from subscriptions.models import Digest, DigestItem, Subscriber
 
 
 def in_id_range(subscriber_ids: Sequence[int]) -> dict[str, int]:

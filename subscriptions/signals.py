@@ -5,7 +5,7 @@ from typing import Any
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
-from .webhooks import record_tracking_event
+from subscriptions.webhooks import record_tracking_event
 
 
 @receiver(tracking)

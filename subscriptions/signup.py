@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .emails import already_subscribed_email, confirmation_email
-from .interests import Interests
-from .models import Subscriber
+from subscriptions.emails import already_subscribed_email, confirmation_email
+from subscriptions.interests import Interests
+from subscriptions.models import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def request_confirmation(subscriber: Subscriber) -> bool:
     subscriber_id = subscriber.pk
 
     def enqueue_confirmation() -> None:
-        from .tasks import send_confirmation  # tasks import this module
+        from subscriptions.tasks import send_confirmation  # tasks import this module
 
         send_confirmation.delay(subscriber_id)
 

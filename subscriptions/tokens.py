@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 
-from .models import Subscriber
+from subscriptions.models import Subscriber
 
 _CONFIRM_SALT = "subscriptions.confirm"
 _MANAGE_SALT = "subscriptions.manage"

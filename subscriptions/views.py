@@ -11,16 +11,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.models import Paper
-
-from . import preferences
-from .emails import render_digest
-from .forms import PreferencesForm, ResendForm, SubscribeForm
-from .models import Subscriber
-from .ratelimit import allow
-from .selectors import digest_for_view
-from .signup import confirm as confirm_subscription
-from .signup import normalise_email, request_confirmation, set_interests, subscribe
-from .tokens import (
+from subscriptions import preferences
+from subscriptions.emails import render_digest
+from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
+from subscriptions.models import Subscriber
+from subscriptions.ratelimit import allow
+from subscriptions.selectors import digest_for_view
+from subscriptions.signup import confirm as confirm_subscription
+from subscriptions.signup import normalise_email, request_confirmation, set_interests, subscribe
+from subscriptions.tokens import (
     TokenExpired,
     TokenInvalid,
     manage_token,

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
-from .models import Subscriber, WebhookEvent
+from subscriptions.models import Subscriber, WebhookEvent
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,6 @@ Actions that send mail or queue work are POSTs with a confirmation page; each ch
 written to Django's admin log.
 """
 
-from . import digests, papers, subscribers
+from subscriptions.admin import digests, papers, subscribers
 
 __all__ = ["digests", "papers", "subscribers"]

@@ -11,12 +11,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
-from ..emails import render_digest
-from ..models import Digest, DigestItem, DigestRun, Feedback
-from ..selectors import digests_with_content
-from ..sending import retry_failed_digests
-from ..tasks import send_pending_batch
-from .common import action_confirmed, confirmation_page
+from subscriptions.admin.common import action_confirmed, confirmation_page
+from subscriptions.emails import render_digest
+from subscriptions.models import Digest, DigestItem, DigestRun, Feedback
+from subscriptions.selectors import digests_with_content
+from subscriptions.sending import retry_failed_digests
+from subscriptions.tasks import send_pending_batch
 
 
 class DigestItemInline(admin.TabularInline):

@@ -10,8 +10,7 @@ from django.http import HttpRequest
 
 from papers.admin import PaperAdmin, TopicAdmin
 from papers.models import Paper, Topic
-
-from ..models import DigestItem, Subscriber
+from subscriptions.models import DigestItem, Subscriber
 
 
 class DigestsOfPaperInline(admin.TabularInline):

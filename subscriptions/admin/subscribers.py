@@ -16,11 +16,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ..digests import preview_digest
-from ..emails import Content, digest_email, render_digest
-from ..models import Digest, Feedback, Subscriber
-from ..signup import request_confirmation
-from .common import action_confirmed, confirmation_page
+from subscriptions.admin.common import action_confirmed, confirmation_page
+from subscriptions.digests import preview_digest
+from subscriptions.emails import Content, digest_email, render_digest
+from subscriptions.models import Digest, Feedback, Subscriber
+from subscriptions.signup import request_confirmation
 
 _EXPORT_CHUNK = 2000
 
