@@ -31,9 +31,9 @@ from papers.models import Paper
 from papers.selectors import shown_topic_names
 from subscriptions.mime import Email
 from subscriptions.models import Digest, DigestItem, Subscriber
+from subscriptions.people.tokens import confirmation_token, manage_token
 from subscriptions.selectors import followed_topic_names, in_id_range
 from subscriptions.stencils import Stencil, slot
-from subscriptions.tokens import confirmation_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 

@@ -12,7 +12,7 @@ from django.core.validators import validate_email
 from papers.models import Topic
 from subscriptions.interests import Interests, InterestsError, clean_interests
 from subscriptions.models import Subscriber
-from subscriptions.signup import normalise_email
+from subscriptions.people.signup import normalise_email
 
 _SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.

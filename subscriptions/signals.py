@@ -5,7 +5,7 @@ from typing import Any
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
-from subscriptions.webhooks import record_tracking_event
+from subscriptions.people.bounces import record_tracking_event
 
 
 @receiver(tracking)

@@ -11,21 +11,26 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.models import Paper
-from subscriptions import preferences
 from subscriptions.emails import render_digest
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
-from subscriptions.ratelimit import allow
-from subscriptions.selectors import digest_for_view
-from subscriptions.signup import confirm as confirm_subscription
-from subscriptions.signup import normalise_email, request_confirmation, set_interests, subscribe
-from subscriptions.tokens import (
+from subscriptions.people import preferences
+from subscriptions.people.ratelimit import allow
+from subscriptions.people.signup import confirm as confirm_subscription
+from subscriptions.people.signup import (
+    normalise_email,
+    request_confirmation,
+    set_interests,
+    subscribe,
+)
+from subscriptions.people.tokens import (
     TokenExpired,
     TokenInvalid,
     manage_token,
     subscriber_from_confirmation,
     subscriber_from_manage_token,
 )
+from subscriptions.selectors import digest_for_view
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -20,7 +20,7 @@ from subscriptions.admin.common import action_confirmed, confirmation_page
 from subscriptions.digests import preview_digest
 from subscriptions.emails import Content, digest_email, render_digest
 from subscriptions.models import Digest, Feedback, Subscriber
-from subscriptions.signup import request_confirmation
+from subscriptions.people.signup import request_confirmation
 
 _EXPORT_CHUNK = 2000
 

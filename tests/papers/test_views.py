@@ -109,7 +109,7 @@ def test_the_daily_list_is_rendered_once_per_cache_period(
 def test_it_never_shows_a_flash_message_to_another_visitor(seeded):
     from django.test import Client
 
-    from subscriptions.tokens import manage_token
+    from subscriptions.people.tokens import manage_token
     from tests.factories import make_subscriber
 
     token = manage_token(make_subscriber())

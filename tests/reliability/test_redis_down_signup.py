@@ -17,7 +17,7 @@ import pytest
 from django.core import mail
 
 from subscriptions.models import Subscriber
-from subscriptions.signup import owed_confirmation_ids
+from subscriptions.people.signup import owed_confirmation_ids
 from subscriptions.tasks import send_confirmation, send_owed_confirmations
 
 from .services import celery_and_cache_on

@@ -2,7 +2,7 @@ import pytest
 from django.core import signing
 
 from subscriptions.models import Subscriber
-from subscriptions.tokens import manage_token
+from subscriptions.people.tokens import manage_token
 from tests.factories import make_subscriber
 
 pytestmark = pytest.mark.django_db

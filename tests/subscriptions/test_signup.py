@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from papers.models import Topic
 from subscriptions.models import Subscriber
-from subscriptions.signup import send_owed_confirmation
+from subscriptions.people.signup import send_owed_confirmation
 from subscriptions.tasks import send_owed_confirmations
 from subscriptions.views import client_ip
 from tests.factories import make_subscriber

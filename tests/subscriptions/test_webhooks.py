@@ -13,8 +13,8 @@ from anymail.webhooks.sparkpost import SparkPostTrackingWebhookView
 from django.utils import timezone
 
 from subscriptions.models import Subscriber, WebhookEvent
-from subscriptions.signup import confirm
-from subscriptions.webhooks import record_tracking_event
+from subscriptions.people.bounces import record_tracking_event
+from subscriptions.people.signup import confirm
 from tests.factories import make_subscriber
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from subscriptions.demo import ensure_demo_subscribers
+from subscriptions.people.demo import ensure_demo_subscribers
 
 
 class Command(BaseCommand):
