@@ -1,7 +1,7 @@
 """Benchmark: rank many subscribers against a day's candidate papers, without a database.
 
 What it measures
-    The two stages of ``subscriptions.ranking`` a digest run pays for:
+    The two stages of ``subscriptions.matching.ranking`` a digest run pays for:
 
     1. ``vectorise_candidates`` - TF-IDF over the candidates, topic similarities, author index;
     2. ``rank_in_batches`` - consumed to the end, reasons included (every pick's reasons are
@@ -66,8 +66,8 @@ from papers.sources import parse_listing  # noqa: E402
 from papers.sources.seed import parse_seed  # noqa: E402
 from papers.text import phrase_key  # noqa: E402
 from papers.topics import TopicPhrases, score_topics  # noqa: E402
-from subscriptions.interests import Interests  # noqa: E402
-from subscriptions.ranking import (  # noqa: E402
+from subscriptions.matching.interests import Interests  # noqa: E402
+from subscriptions.matching.ranking import (  # noqa: E402
     CandidatePaper,
     RankedPaper,
     TopicProfile,

@@ -22,15 +22,15 @@ from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
 from papers.selectors import visible_papers, with_shown_tags
-from subscriptions.candidates import (
+from subscriptions.matching.candidates import (
     CandidateSet,
     candidate_papers,
     topic_profiles,
     vectorise_candidates,
 )
-from subscriptions.interests import Interests
+from subscriptions.matching.interests import Interests
+from subscriptions.matching.ranking import RankedPaper, rank_papers_for
 from subscriptions.models import Digest, DigestItem, Feedback, Subscriber
-from subscriptions.ranking import RankedPaper, rank_papers_for
 from subscriptions.selectors import in_id_range
 
 logger = logging.getLogger(__name__)

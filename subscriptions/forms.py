@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from papers.models import Topic
-from subscriptions.interests import Interests, InterestsError, clean_interests
+from subscriptions.matching.interests import Interests, InterestsError, clean_interests
 from subscriptions.models import Subscriber
 from subscriptions.people.signup import normalise_email
 

@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from subscriptions.emails import already_subscribed_email, confirmation_email
-from subscriptions.interests import Interests
+from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
 
 logger = logging.getLogger(__name__)

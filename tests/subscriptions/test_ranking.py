@@ -11,9 +11,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
-from subscriptions.candidates import MAX_NGRAM, PhraseVectorizer, _parts
-from subscriptions.interests import Interests, InterestsError, clean_interests
-from subscriptions.ranking import (
+from subscriptions.matching.candidates import MAX_NGRAM, PhraseVectorizer, _parts
+from subscriptions.matching.interests import Interests, InterestsError, clean_interests
+from subscriptions.matching.ranking import (
     candidate_papers,
     rank_in_batches,
     rank_papers_for,

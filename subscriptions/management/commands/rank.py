@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from papers.ingest import parse_day
 from papers.models import Paper
-from subscriptions.interests import InterestsError, clean_interests
-from subscriptions.ranking import (
+from subscriptions.matching.interests import InterestsError, clean_interests
+from subscriptions.matching.ranking import (
     candidate_papers,
     rank_papers_for,
     topic_profiles,

@@ -1,6 +1,6 @@
 """Ranking candidate papers for many subscribers at once, with the reasons for each pick.
 
-The candidates are vectorised once per run (``subscriptions.candidates``); each batch of
+The candidates are vectorised once per run (``subscriptions.matching.candidates``); each batch of
 subscribers is then scored with sparse matrix products:
 
     relevance = keywords · keyword-paper relevance + topics · topic-paper strength
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from subscriptions.candidates import (
+from subscriptions.collector import collecting_only_new_objects
+from subscriptions.matching.candidates import (
     CandidatePaper,
     CandidateSet,
     Reason,
@@ -30,8 +31,7 @@ from subscriptions.candidates import (
     topic_profiles,
     vectorise_candidates,
 )
-from subscriptions.collector import collecting_only_new_objects
-from subscriptions.interests import Interests
+from subscriptions.matching.interests import Interests
 
 __all__ = [
     "CandidatePaper",
