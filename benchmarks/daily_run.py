@@ -1,8 +1,8 @@
 """Benchmark: the real daily digest run, in one process, with every message serialised.
 
 What it measures
-    ``subscriptions.runs.run_in_process`` (the ``send_digests`` command's code: rank, build,
-    render, send, record, batch by batch) for each ``--subscribers`` size, against
+    ``subscriptions.delivery.runs.run_in_process`` (the ``send_digests`` command's code:
+    rank, build, render, send, record, batch by batch) for each ``--subscribers`` size, against
     ``--papers`` candidate papers made from the seed's real titles and abstracts
     (``benchmarks/seed_papers.py``), all featured on 2025-11-06. Subscribers follow 1 to 5
     topics and 0 to 5 keywords. The email backend fully serialises each message
@@ -155,7 +155,8 @@ def forget_the_day() -> None:
     candidates, the papers' faces, every stencil (papers', shapes', the day's), short titles
     and word stems."""
     from papers import text
-    from subscriptions import digests, emails
+    from subscriptions import emails
+    from subscriptions.delivery import digests
 
     digests._candidate_cache.clear()
     emails._faces.clear()
@@ -167,7 +168,7 @@ def forget_the_day() -> None:
 def run(count: int, warm_up: int) -> dict[str, float]:
     from django.db import connection
 
-    from subscriptions import digests, runs
+    from subscriptions.delivery import digests, runs
 
     if warm_up:
         # A worker that has run before: code imported, templates compiled, connections open.
@@ -393,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django.core.management import call_command
 
     from benchmarks.seed_papers import fill
-    from subscriptions import digests, runs, sending
+    from subscriptions.delivery import digests, runs, sending
 
     call_command("migrate", verbosity=0)
     with contextlib.redirect_stdout(io.StringIO()) if arguments.row_only else nullcontext():

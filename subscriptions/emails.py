@@ -29,11 +29,11 @@ from django.utils.text import Truncator
 
 from papers.models import Paper
 from papers.selectors import shown_topic_names
-from subscriptions.mime import Email
+from subscriptions.delivery.mime import Email
+from subscriptions.delivery.selectors import followed_topic_names, in_id_range
+from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.models import Digest, DigestItem, Subscriber
 from subscriptions.people.tokens import confirmation_token, manage_token
-from subscriptions.selectors import followed_topic_names, in_id_range
-from subscriptions.stencils import Stencil, slot
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 

@@ -9,9 +9,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from subscriptions.delivery.runs import finish_run, process_batch, start_run
+from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
 from subscriptions.people.signup import owed_confirmation_ids, send_owed_confirmation
-from subscriptions.runs import finish_run, process_batch, start_run
-from subscriptions.sending import mark_stale_claims_unknown, send_pending_digests
 
 logger = logging.getLogger(__name__)
 

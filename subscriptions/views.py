@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.models import Paper
+from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.emails import render_digest
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
@@ -30,7 +31,6 @@ from subscriptions.people.tokens import (
     subscriber_from_confirmation,
     subscriber_from_manage_token,
 )
-from subscriptions.selectors import digest_for_view
 
 
 def client_ip(request: HttpRequest) -> str:

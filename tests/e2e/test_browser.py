@@ -12,8 +12,8 @@ import pytest
 from django.core import mail
 
 from digest_site.mail import EmlFileBackend
+from subscriptions.delivery.runs import run_in_process
 from subscriptions.models import Subscriber
-from subscriptions.runs import run_in_process
 from tests.conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -21,9 +21,9 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from subscriptions.digests import build_digest_batch
+from subscriptions.delivery.digests import build_digest_batch
+from subscriptions.delivery.runs import process_batch
 from subscriptions.models import Digest
-from subscriptions.runs import process_batch
 from tests.reliability.services import make_readers
 
 DAY = date(2025, 11, 6)

@@ -19,10 +19,10 @@ from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 
-from subscriptions.digests import build_digest_batch
+from subscriptions.delivery.digests import build_digest_batch
+from subscriptions.delivery.runs import run_in_process, start_run
+from subscriptions.delivery.sending import mark_stale_claims_unknown
 from subscriptions.models import Digest, Subscriber
-from subscriptions.runs import run_in_process, start_run
-from subscriptions.sending import mark_stale_claims_unknown
 from tests.reliability.services import make_readers
 from tests.support.fault_backends import DroppingConnectionBackend
 

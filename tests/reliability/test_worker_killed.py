@@ -27,8 +27,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from digest_site.celery import app as celery_app
+from subscriptions.delivery.sending import mark_stale_claims_unknown
 from subscriptions.models import Digest, Subscriber
-from subscriptions.sending import mark_stale_claims_unknown
 from subscriptions.tasks import send_digests
 from tests.reliability.services import WORKER_COMMAND, make_readers, worker_env
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from papers.models import IngestRun, Paper, Topic, UpvoteObservation
+from subscriptions.delivery.runs import run_in_process
 from subscriptions.models import Digest, DigestItem, Subscriber
-from subscriptions.runs import run_in_process
 from tests.factories import make_paper, make_subscriber
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from django.core import mail
 from django.core.management import call_command
 
 from papers.models import Topic
+from subscriptions.delivery.runs import run_in_process
 from subscriptions.models import Digest, Feedback
-from subscriptions.runs import run_in_process
 from tests.factories import make_subscriber
 from tests.subscriptions.helpers import html_part, link_in
 

@@ -15,12 +15,13 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from papers.models import Paper, Topic
-from subscriptions import digests, emails, runs, sending
-from subscriptions.digests import build_digest_batch
-from subscriptions.mime import QuickFold
+from subscriptions import emails
+from subscriptions.delivery import digests, runs, sending
+from subscriptions.delivery.digests import build_digest_batch
+from subscriptions.delivery.mime import QuickFold
+from subscriptions.delivery.runs import run_in_process
+from subscriptions.delivery.stencils import Stencil
 from subscriptions.models import Digest, DigestItem
-from subscriptions.runs import run_in_process
-from subscriptions.stencils import Stencil
 from tests.factories import make_subscriber
 from tests.subscriptions.helpers import html_part
 

@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from papers.models import Paper, Topic
-from subscriptions.digests import _json_list, build_digest_batch, period_of
+from subscriptions.delivery.digests import _json_list, build_digest_batch, period_of
+from subscriptions.delivery.runs import run_in_process
 from subscriptions.models import Digest, DigestItem, Feedback
-from subscriptions.runs import run_in_process
 from tests.factories import make_paper, make_subscriber
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +155,7 @@ def test_building_a_batch_costs_the_same_queries_for_more_subscribers(seeded):
     from django.test.utils import CaptureQueriesContext
 
     counts = []
-    from subscriptions.digests import _candidate_cache
+    from subscriptions.delivery.digests import _candidate_cache
 
     for many in (3, 60):
         Digest.objects.all().delete()

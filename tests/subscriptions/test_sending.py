@@ -7,12 +7,12 @@ from django.core import mail
 from django.utils import timezone
 
 from papers.models import Paper, Topic
-from subscriptions import sending
-from subscriptions.digests import build_digest_batch
+from subscriptions.delivery import sending
+from subscriptions.delivery.digests import build_digest_batch
+from subscriptions.delivery.runs import process_batch, run_in_process
+from subscriptions.delivery.selectors import digests_with_content
+from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
 from subscriptions.models import Digest, DigestRun, Subscriber
-from subscriptions.runs import process_batch, run_in_process
-from subscriptions.selectors import digests_with_content
-from subscriptions.sending import mark_stale_claims_unknown, send_pending_digests
 from subscriptions.tasks import send_digests
 from tests.factories import make_subscriber
 from tests.subscriptions.helpers import assert_in_both_parts, html_part

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from papers.ingest import parse_day
-from subscriptions.runs import preview_run, run_in_process
+from subscriptions.delivery.runs import preview_run, run_in_process
 
 
 class Command(BaseCommand):

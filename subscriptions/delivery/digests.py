@@ -22,6 +22,7 @@ from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
 from papers.selectors import visible_papers, with_shown_tags
+from subscriptions.delivery.selectors import in_id_range
 from subscriptions.matching.candidates import (
     CandidateSet,
     candidate_papers,
@@ -31,7 +32,6 @@ from subscriptions.matching.candidates import (
 from subscriptions.matching.interests import Interests
 from subscriptions.matching.ranking import RankedPaper, rank_papers_for
 from subscriptions.models import Digest, DigestItem, Feedback, Subscriber
-from subscriptions.selectors import in_id_range
 
 logger = logging.getLogger(__name__)
 

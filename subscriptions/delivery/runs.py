@@ -14,15 +14,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from subscriptions.collector import collecting_only_new_objects
-from subscriptions.digests import (
+from subscriptions.delivery.digests import (
     BuildResult,
     build_digest_batch,
     period_of,
     preview_digest_batch,
     subscriber_id_ranges,
 )
+from subscriptions.delivery.sending import SendReport, send_pending_digests
 from subscriptions.models import DigestRun
-from subscriptions.sending import SendReport, send_pending_digests
 
 
 @dataclass
