@@ -150,32 +150,17 @@ def make_subscribers(count: int) -> None:
             cursor.execute(f"ANALYZE {Subscriber._meta.db_table}, {Through._meta.db_table}")
 
 
-def forget_the_day() -> None:
-    """Clear what a worker keeps of a day's papers, as on a new day: the vectorised
-    candidates, the papers' faces, every stencil (papers', shapes', the day's), short titles
-    and word stems."""
-    from papers import text
-    from subscriptions import emails
-    from subscriptions.delivery import digests
-
-    digests._candidate_cache.clear()
-    emails._faces.clear()
-    stencils = (emails._paper_stencil, emails._shape_stencil, emails._shell_stencil)
-    for cache in (*stencils, emails._paper_values, emails._short_title, text._stem):
-        cache.cache_clear()
-
-
 def run(count: int, warm_up: int) -> dict[str, float]:
     from django.db import connection
 
-    from subscriptions.delivery import digests, runs
+    from subscriptions.delivery import caches, digests, runs
 
     if warm_up:
         # A worker that has run before: code imported, templates compiled, connections open.
         make_subscribers(warm_up)
         runs.run_in_process(day=DAY, frequency="daily")
     make_subscribers(count)
-    forget_the_day()
+    caches.forget_day()
     timings.clear()
     queries = 0
 

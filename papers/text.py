@@ -40,6 +40,11 @@ def _stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+def forget_stems() -> None:
+    """Forget the words stemmed so far (for benchmarks that start as a fresh process would)."""
+    _stem.cache_clear()
+
+
 def tokens(text: str) -> list[str]:
     """The stemmed word tokens of ``text``, in order, stop words included (phrases need them)."""
     if text.isascii():  # most abstracts: nothing to decompose (and casefold is lower)

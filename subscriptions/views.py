@@ -11,8 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.models import Paper
+from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.selectors import digest_for_view
-from subscriptions.emails import render_digest
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences

@@ -44,8 +44,12 @@ def _email_on_anymail_test_backend(settings) -> None:
 def _clear_caches() -> None:
     from django.core.cache import caches
 
+    from subscriptions.delivery.caches import forget_day
+
     for cache in caches.all():
         cache.clear()
+    # A worker's caches of the day's papers, so that no test sees what another rendered.
+    forget_day()
 
 
 @pytest.fixture(autouse=True)

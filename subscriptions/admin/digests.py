@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from subscriptions.admin.common import action_confirmed, confirmation_page
+from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.selectors import digests_with_content
 from subscriptions.delivery.sending import retry_failed_digests
-from subscriptions.emails import render_digest
 from subscriptions.models import Digest, DigestItem, DigestRun, Feedback
 from subscriptions.tasks import send_pending_batch
 

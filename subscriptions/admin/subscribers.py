@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from subscriptions.admin.common import action_confirmed, confirmation_page
+from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
-from subscriptions.emails import Content, digest_email, render_digest
+from subscriptions.delivery.render import digest_email, render_digest
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
 

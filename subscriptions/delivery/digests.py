@@ -64,6 +64,11 @@ def window_papers(*, day: date, frequency: str) -> QuerySet[Paper]:
 _candidate_cache: dict[tuple[date, str], tuple[str, CandidateSet]] = {}
 
 
+def forget_candidates() -> None:
+    """Drop the vectorised candidates kept between batches (the next batch reads them anew)."""
+    _candidate_cache.clear()
+
+
 def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
     """The vectorised candidates of a run, reused while the papers in it are unchanged."""
     papers = window_papers(day=day, frequency=frequency)

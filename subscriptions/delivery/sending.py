@@ -27,7 +27,8 @@ from django.db import connection
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from subscriptions.emails import Content, digest_contents, digest_email
+from subscriptions.delivery.content import Content, digest_contents
+from subscriptions.delivery.render import digest_email
 from subscriptions.models import Digest, DigestRun, Subscriber
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from papers.models import Paper, Topic
-from subscriptions import emails
-from subscriptions.delivery import digests, runs, sending
+from subscriptions.delivery import content, digests, render, runs, sending
 from subscriptions.delivery.digests import build_digest_batch
 from subscriptions.delivery.mime import QuickFold
 from subscriptions.delivery.runs import run_in_process
@@ -200,21 +199,21 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
     template with the paper itself shows: the same text, in the same order, and the same links."""
     reader = {"number": "3", "reasons": "topic: Face analysis", "more_url": "https://m/?a=1&b=2"}
     reader["less_url"] = "https://l/"
-    faces = emails.paper_faces(set(Paper.objects.values_list("pk", flat=True)))
+    faces = content.paper_faces(set(Paper.objects.values_list("pk", flat=True)))
     assert any(not face.github_url for face in faces.values())  # more than one shape
     for face in faces.values():
         whole = {
             "paper": face,
-            "url": emails._paper_link(settings.SITE_URL, face.pk),
-            "excerpt": emails.excerpt(face.abstract),
+            "url": render._paper_link(settings.SITE_URL, face.pk),
+            "excerpt": content.excerpt(face.abstract),
             "has_reasons": with_reasons,
             **reader,
             **{name: getattr(face, name) for name in PAPER_VALUES},
             "topics": face.topics,
         }
-        stencil = emails._paper_stencil(f"{kind}.txt", face, settings.SITE_URL, with_reasons)
+        stencil = render._paper_stencil(f"{kind}.txt", face, settings.SITE_URL, with_reasons)
         assert stencil.fill(reader) == render_to_string(f"emails/digest/{kind}.txt", whole)
-        stencil = emails._paper_stencil(f"{kind}.html", face, settings.SITE_URL, with_reasons)
+        stencil = render._paper_stencil(f"{kind}.html", face, settings.SITE_URL, with_reasons)
         ours = BeautifulSoup(stencil.fill(reader), "html.parser")
         theirs = BeautifulSoup(render_to_string(f"emails/digest/{kind}.html", whole), "html.parser")
         assert ours.get_text(" ", strip=True) == theirs.get_text(" ", strip=True)

@@ -155,11 +155,11 @@ def test_building_a_batch_costs_the_same_queries_for_more_subscribers(seeded):
     from django.test.utils import CaptureQueriesContext
 
     counts = []
-    from subscriptions.delivery.digests import _candidate_cache
+    from subscriptions.delivery.caches import forget_day
 
     for many in (3, 60):
         Digest.objects.all().delete()
-        _candidate_cache.clear()
+        forget_day()
         people = [make_subscriber(topics=[topic("segmentation")]) for _ in range(many)]
         with CaptureQueriesContext(connection) as queries:
             build(first_id=people[0].pk, last_id=people[-1].pk)
