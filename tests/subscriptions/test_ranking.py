@@ -11,7 +11,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
-from subscriptions.matching.candidates import MAX_NGRAM, PhraseVectorizer, _parts
 from subscriptions.matching.interests import Interests, InterestsError, clean_interests
 from subscriptions.matching.ranking import (
     candidate_papers,
@@ -20,6 +19,7 @@ from subscriptions.matching.ranking import (
     topic_profiles,
     vectorise_candidates,
 )
+from subscriptions.matching.vectorizer import MAX_NGRAM, PhraseVectorizer, _parts
 from tests.conftest import FIXTURES
 from tests.factories import make_paper
 
