@@ -6,17 +6,10 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from papers.ingest import parse_day
-from papers.models import Paper
 from subscriptions.matching.interests import InterestsError, clean_interests
-from subscriptions.matching.ranking import (
-    candidate_papers,
-    rank_papers_for,
-    topic_profiles,
-    vectorise_candidates,
-)
+from subscriptions.matching.preview import preview_picks
 
 
 class Command(BaseCommand):
@@ -48,31 +41,19 @@ class Command(BaseCommand):
             raise CommandError(
                 " ".join(messages) + " (use --interests, --topic or --author)"
             ) from None
-        papers = Paper.objects.all()
+        since = None
         if options["since"]:
             try:
                 since = parse_day(options["since"])
             except ValueError as error:
                 raise CommandError(str(error)) from None
-            papers = papers.filter(featured_on__gte=since) | papers.filter(published_on__gte=since)
-        candidates = vectorise_candidates(
-            papers=candidate_papers(papers=papers),
-            topics=topic_profiles(),
-            today=timezone.localdate(),
-        )
-        [picks] = rank_papers_for(
-            subscribers=[interests], candidates=candidates, limit=options["limit"]
-        )
-        titles = dict(
-            Paper.objects.filter(pk__in=[p.paper_id for p in picks]).values_list("pk", "title")
-        )
-        arxiv_ids = dict(Paper.objects.filter(pk__in=titles).values_list("pk", "arxiv_id"))
+        picks = preview_picks(interests=interests, since=since, limit=options["limit"])
         rows = [
             {
-                "title": titles[pick.paper_id],
-                "arxiv_id": arxiv_ids[pick.paper_id] or None,
+                "title": pick.title,
+                "arxiv_id": pick.arxiv_id,
                 "score": pick.score,
-                "reasons": [str(reason) for reason in pick.reasons],
+                "reasons": pick.reasons,
             }
             for pick in picks
         ]

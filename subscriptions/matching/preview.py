@@ -1,0 +1,60 @@
+"""What a reader with given interests would be picked from the papers we have, for people.
+
+The ``rank`` command prints it; a preferences page can show it the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q
+from django.utils import timezone
+
+from papers.models import Paper
+from subscriptions.matching.candidates import candidate_papers, topic_profiles, vectorise_candidates
+from subscriptions.matching.interests import Interests
+from subscriptions.matching.ranking import rank_papers_for
+
+
+@dataclass(frozen=True)
+class PreviewPick:
+    """One paper picked for the interests, with what a person reads of it."""
+
+    paper_id: int
+    title: str
+    arxiv_id: str | None
+    score: float
+    reasons: list[str]
+
+
+def preview_picks(
+    *, interests: Interests, since: date | None = None, today: date | None = None, limit: int = 10
+) -> list[PreviewPick]:
+    """The best ``limit`` papers for ``interests``, best first, as a digest's ranking would
+    score them on ``today`` (default: today), from every visible paper or those featured or
+    published on or after ``since``."""
+    papers = Paper.objects.all()
+    if since is not None:
+        papers = papers.filter(Q(featured_on__gte=since) | Q(published_on__gte=since))
+    candidates = vectorise_candidates(
+        papers=candidate_papers(papers=papers),
+        topics=topic_profiles(),
+        today=today or timezone.localdate(),
+    )
+    [picks] = rank_papers_for(subscribers=[interests], candidates=candidates, limit=limit)
+    shown = Paper.objects.filter(pk__in=[pick.paper_id for pick in picks])
+    facts = {
+        pk: (title, arxiv_id)
+        for pk, title, arxiv_id in shown.values_list("pk", "title", "arxiv_id")
+    }
+    return [
+        PreviewPick(
+            paper_id=pick.paper_id,
+            title=facts[pick.paper_id][0],
+            arxiv_id=facts[pick.paper_id][1] or None,
+            score=pick.score,
+            reasons=[str(reason) for reason in pick.reasons],
+        )
+        for pick in picks
+    ]
