@@ -22,6 +22,7 @@ from subscriptions.delivery.digests import preview_digest
 from subscriptions.delivery.render import digest_email, render_digest
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
+from subscriptions.people.suppression import suppress
 
 _EXPORT_CHUNK = 2000
 
@@ -129,8 +130,9 @@ class SubscriberAdmin(admin.ModelAdmin):
     @admin.action(description="Suppress: never email them again")
     def suppress(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> None:
         people = list(queryset.exclude(status=Subscriber.Status.SUPPRESSED))
-        Subscriber.objects.filter(pk__in=[p.pk for p in people]).update(
-            status=Subscriber.Status.SUPPRESSED, unsubscribed_at=timezone.now()
+        suppress(
+            Subscriber.objects.filter(pk__in=[p.pk for p in people]),
+            status=Subscriber.Status.SUPPRESSED,
         )
         for subscriber in people:
             self.log_change(request, subscriber, "Suppressed.")

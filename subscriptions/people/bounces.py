@@ -23,6 +23,7 @@ from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from subscriptions.models import Subscriber, WebhookEvent
+from subscriptions.people.suppression import suppress
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +112,7 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
             )
             if soft:
                 subscribers = _count_soft_bounce(subscribers)
-            changed = subscribers.exclude(status=status).update(
-                status=status, unsubscribed_at=timezone.now()
-            )
+            changed = suppress(subscribers, status=status)
     except IntegrityError:
         logger.info("tracking event %s already handled", event_key(event))
         return False

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from subscriptions.models import Feedback, Subscriber
+from subscriptions.people.suppression import suppress
 
 
 def pause(subscriber: Subscriber) -> None:
@@ -23,10 +22,7 @@ def resume(subscriber: Subscriber) -> None:
 
 def unsubscribe(subscriber: Subscriber) -> None:
     """Send nothing more. Repeating it changes nothing; signing up again needs confirmation."""
-    if subscriber.status != Subscriber.Status.UNSUBSCRIBED:
-        subscriber.status = Subscriber.Status.UNSUBSCRIBED
-        subscriber.unsubscribed_at = timezone.now()
-        subscriber.save(update_fields=["status", "unsubscribed_at"])
+    suppress(Subscriber.objects.filter(pk=subscriber.pk), status=Subscriber.Status.UNSUBSCRIBED)
 
 
 def delete_subscriber(subscriber: Subscriber) -> None:

@@ -1,0 +1,25 @@
+"""Stopping mail to an address: the one way every path (the reader, the ESP, an editor) does it."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from subscriptions.models import Subscriber
+
+# The statuses that mean "send nothing more", each with who decided it.
+STOPPED = (
+    Subscriber.Status.UNSUBSCRIBED,  # the reader asked
+    Subscriber.Status.BOUNCED,  # the address does not take mail (a hard bounce, a rejection)
+    Subscriber.Status.COMPLAINED,  # the reader marked a digest as spam
+    Subscriber.Status.SUPPRESSED,  # an editor decided
+)
+
+
+def suppress(subscribers: QuerySet[Subscriber], *, status: Subscriber.Status) -> int:
+    """Send ``subscribers`` nothing more, recording why (``status``, one of ``STOPPED``) and
+    when; return how many changed. Those already in that status are left as they are, so
+    repeating it (a replayed event, a second click) changes nothing."""
+    if status not in STOPPED:
+        raise ValueError(f"{status!r} does not stop mail; expected one of {STOPPED}")
+    return subscribers.exclude(status=status).update(status=status, unsubscribed_at=timezone.now())
