@@ -7,6 +7,7 @@ from datetime import date
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from subscriptions.delivery.runs import finish_run, process_batch, start_run
@@ -26,6 +27,15 @@ logger = logging.getLogger(__name__)
 def send_confirmation(subscriber_id: int) -> bool:
     """Send the confirmation a subscriber is owed. Running twice sends it once."""
     return send_owed_confirmation(subscriber_id=subscriber_id)
+
+
+def queue_confirmation(subscriber_id: int) -> None:
+    """Queue the confirmation email a subscriber is owed, once the transaction commits.
+
+    If the broker cannot take it, the error is logged and the debt stays recorded for the
+    ``send_owed_confirmations`` sweep: the sign-up itself never fails for it.
+    """
+    transaction.on_commit(lambda: send_confirmation.delay(subscriber_id), robust=True)
 
 
 @shared_task(acks_late=True)

@@ -18,12 +18,7 @@ from subscriptions.models import Subscriber
 from subscriptions.people import preferences
 from subscriptions.people.ratelimit import allow
 from subscriptions.people.signup import confirm as confirm_subscription
-from subscriptions.people.signup import (
-    normalise_email,
-    request_confirmation,
-    set_interests,
-    subscribe,
-)
+from subscriptions.people.signup import resend_confirmation, set_interests, subscribe
 from subscriptions.people.tokens import (
     TokenExpired,
     TokenInvalid,
@@ -31,6 +26,7 @@ from subscriptions.people.tokens import (
     subscriber_from_confirmation,
     subscriber_from_manage_token,
 )
+from subscriptions.tasks import queue_confirmation
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -75,11 +71,13 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
         return redirect("subscriptions:check_inbox")
     if not form.is_valid():
         return render(request, "subscriptions/subscribe.html", {"form": form}, status=400)
-    subscribe(
+    signup = subscribe(
         email=form.cleaned_data["email"],
         interests=form.interests,
         frequency=form.cleaned_data["frequency"],
     )
+    if signup.confirmation_owed:
+        queue_confirmation(signup.subscriber_id)
     return redirect("subscriptions:check_inbox")
 
 
@@ -120,10 +118,9 @@ def resend_view(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context = {"expired": False, "form": form}
         return render(request, "subscriptions/confirm_failed.html", context, status=400)
-    email = normalise_email(form.cleaned_data["email"])
-    subscriber = Subscriber.objects.with_email(email).first()
-    if subscriber is not None and subscriber.status == Subscriber.Status.PENDING:
-        request_confirmation(subscriber)
+    owed = resend_confirmation(email=form.cleaned_data["email"])
+    if owed is not None:
+        queue_confirmation(owed)
     return redirect("subscriptions:check_inbox")
 
 

@@ -23,6 +23,7 @@ from subscriptions.delivery.render import digest_email, render_digest
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
 from subscriptions.people.suppression import suppress
+from subscriptions.tasks import queue_confirmation
 
 _EXPORT_CHUNK = 2000
 
@@ -122,6 +123,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         sent = 0
         for subscriber in pending:
             if request_confirmation(subscriber):
+                queue_confirmation(subscriber.pk)
                 sent += 1
                 self.log_change(request, subscriber, "Confirmation email requested again.")
         self.message_user(request, f"{sent} confirmation emails queued.")

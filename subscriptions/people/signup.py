@@ -1,14 +1,16 @@
 """Signing up with double opt-in, and the confirmation emails it owes.
 
-Subscribing saves the subscriber and records that a confirmation email is owed; the email
-is sent by a task enqueued after commit, and a periodic sweep sends whatever a lost task
-did not. Whatever state an address is in, the person signing up sees the same answer.
+Subscribing saves the subscriber and records that a confirmation email is owed. The entry
+point that took the sign-up queues the task that sends it (``tasks.queue_confirmation``),
+and a periodic sweep sends whatever a lost task did not. Whatever state an address is in,
+the person signing up sees the same answer.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,13 +36,22 @@ class SignupOutcome(enum.Enum):
     RESUBSCRIBING = "resubscribing, awaiting confirmation"
 
 
+@dataclass(frozen=True)
+class Signup:
+    """What a sign-up did, and whether the subscriber is now owed a confirmation email."""
+
+    outcome: SignupOutcome
+    subscriber_id: int
+    confirmation_owed: bool
+
+
 def normalise_email(value: str) -> str:
     """The address trimmed, with its domain lower-cased (the local part is kept as typed)."""
     local, at, domain = value.strip().rpartition("@")
     return f"{local}{at}{domain.lower()}" if at else value.strip()
 
 
-def subscribe(*, email: str, interests: Interests, frequency: str) -> SignupOutcome:
+def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
     """Record a sign-up and owe the address one confirmation email (at most one an hour).
 
     A new or not-yet-confirmed address gets these interests; a confirmed subscriber's
@@ -56,7 +67,7 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> SignupOutc
 
 
 @transaction.atomic
-def _subscribe(email: str, interests: Interests, frequency: str) -> SignupOutcome:
+def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
     subscriber = Subscriber.objects.select_for_update().with_email(email).first()
     if subscriber is None:
         subscriber = Subscriber.objects.create(email=email, frequency=frequency)
@@ -69,9 +80,9 @@ def _subscribe(email: str, interests: Interests, frequency: str) -> SignupOutcom
         outcome = SignupOutcome.RESUBSCRIBING
     if outcome is not SignupOutcome.ALREADY_SUBSCRIBED:
         set_interests(subscriber, interests=interests, frequency=frequency)
-    request_confirmation(subscriber)
+    owed = request_confirmation(subscriber)
     logger.info("sign-up for subscriber %s: %s", subscriber.pk, outcome.value)
-    return outcome
+    return Signup(outcome=outcome, subscriber_id=subscriber.pk, confirmation_owed=owed)
 
 
 def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: str) -> None:
@@ -85,10 +96,11 @@ def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: st
 
 
 def request_confirmation(subscriber: Subscriber) -> bool:
-    """Owe the subscriber a confirmation email, unless one was owed within the interval.
+    """Owe the subscriber a confirmation email, unless one was owed within the interval;
+    True if it is now owed (the caller queues the task that sends it).
 
-    The email is sent after the transaction commits; if the task cannot be queued (broker
-    down) the debt stays recorded and ``send_owed_confirmations`` pays it later.
+    The debt is recorded in the row: if the task is never queued or lost (broker down),
+    ``send_owed_confirmations`` pays it later.
     """
     now = timezone.now()
     interval = timedelta(seconds=settings.CONFIRMATION_EMAIL_INTERVAL_SECONDS)
@@ -97,15 +109,17 @@ def request_confirmation(subscriber: Subscriber) -> bool:
         return False
     subscriber.confirmation_requested_at = now
     subscriber.save(update_fields=["confirmation_requested_at"])
-    subscriber_id = subscriber.pk
-
-    def enqueue_confirmation() -> None:
-        from subscriptions.tasks import send_confirmation  # tasks import this module
-
-        send_confirmation.delay(subscriber_id)
-
-    transaction.on_commit(enqueue_confirmation, robust=True)
     return True
+
+
+def resend_confirmation(*, email: str) -> int | None:
+    """Owe a new confirmation link to the pending subscriber with this address, if any;
+    the subscriber's id when one is now owed, else None (unknown, confirmed, or asked for
+    within the interval: the person asking is told the same either way)."""
+    subscriber = Subscriber.objects.with_email(normalise_email(email)).first()
+    if subscriber is None or subscriber.status != Subscriber.Status.PENDING:
+        return None
+    return subscriber.pk if request_confirmation(subscriber) else None
 
 
 def _owed() -> Q:
