@@ -1,12 +1,18 @@
-"""The registry of listing sources and formats: every format is found, read and owned."""
+"""The registry of listing sources and formats: every format is found, read and owned, and
+every list of choices (model, command, admin) is the registry's."""
 
 import ast
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 import papers.sources
+from papers.admin import IngestNowForm
+from papers.management.commands.ingest import Command as IngestCommand
+from papers.models import IngestRun, PaperSource
 from papers.sources import (
+    ARXIV,
     FORMATS,
     LISTING_FORMATS,
     LISTING_SOURCES,
@@ -15,6 +21,7 @@ from papers.sources import (
     detect_format,
     format_named,
     parse_listing,
+    source_choices,
     source_named,
 )
 from tests.conftest import fixture_text
@@ -95,3 +102,28 @@ def test_the_sources_package_imports_nothing_that_touches_the_database_or_networ
         if any(name == bad or name.startswith(f"{bad}.") for bad in IMPURE_MODULES)
     }
     assert impure == set()
+
+
+def test_the_models_choices_are_the_registrys():
+    field = PaperSource._meta.get_field("source")
+    assert list(field.choices) == [(source.name, source.label) for source in LISTING_SOURCES]
+    assert PaperSource(source=ARXIV.name).get_source_display() == ARXIV.label
+
+
+def test_every_name_fits_the_column_that_stores_it():
+    source_column = PaperSource._meta.get_field("source").max_length
+    format_column = IngestRun._meta.get_field("format").max_length
+    assert max(len(name) for name in SOURCE_NAMES) <= source_column
+    assert max(len(name) for name in FORMATS) <= format_column
+
+
+def test_the_ingest_commands_choices_are_the_registrys():
+    usage = IngestCommand().create_parser("manage.py", "ingest").format_usage()
+    assert f"--source {{{','.join(SOURCE_NAMES)}}}" in usage
+    assert f"--format {{{','.join(FORMATS)}}}" in usage
+    with pytest.raises(CommandError, match="invalid choice: 'rss'"):
+        call_command("ingest", "--source", "rss")
+
+
+def test_the_admins_ingest_form_offers_every_source():
+    assert list(IngestNowForm().fields["source"].choices) == source_choices()
