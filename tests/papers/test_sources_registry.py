@@ -24,22 +24,15 @@ from papers.sources import (
     source_choices,
     source_named,
 )
-from tests.conftest import fixture_text
+from tests.conftest import FIXTURE_OF_FORMAT, fixture_text
 
-# One real document per format; a format added to the registry without one fails below.
-FIXTURE_OF_FORMAT = {
-    "hf-json": "hf-daily-papers.json",
-    "hf-html": "hf-daily-papers.html",
-    "seed": "hf-daily-papers-2025-11-06.txt",
-    "arxiv-atom": "arxiv-api-query-testing-10.atom.xml",
-    "arxiv-html": "arxiv-list-cs-LG-new.html",
-}
 # Modules whose import would make a parser talk to the database or the network.
 IMPURE_MODULES = ("django", "httpx", "requests", "urllib3", "urllib.request", "http.client")
 IMPURE_MODULES += ("papers.fetch", "papers.ingest", "papers.models", "papers.tasks")
 
 
 def test_every_format_has_a_real_fixture():
+    # A format added to the registry without a real document to test it on fails here.
     assert set(FIXTURE_OF_FORMAT) == set(FORMATS)
 
 
