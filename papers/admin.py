@@ -14,9 +14,9 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .ingest import SOURCES
 from .models import IngestRun, Paper, PaperTopic, Topic, UpvoteObservation
 from .selectors import with_growth, with_shown_tags
+from .sources import source_choices
 from .tasks import ingest_source, retag_papers, retag_selected_papers
 
 
@@ -184,7 +184,7 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 class IngestNowForm(forms.Form):
-    source = forms.ChoiceField(choices=[(s, s) for s in SOURCES])
+    source = forms.ChoiceField(choices=source_choices)
     date = forms.DateField(required=False, help_text="YYYY-MM-DD; empty: today / latest.")
     categories = forms.CharField(
         required=False, help_text="arXiv categories, comma-separated (default: the setting)."

@@ -15,6 +15,8 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from .sources import ARXIV, HUGGING_FACE, Source
+
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -62,6 +64,24 @@ def fetch_document(
             logger.warning("fetching %s: %s; retrying in %.1f s", url, problem, delay)
             sleep(delay)
     raise FetchError(f"{url}: {problem} (gave up after {attempts} attempts)")
+
+
+def listing_url(*, source: Source, day: date | None = None, category: str = "") -> str:
+    """The address of ``source``'s listing for ``day`` (and ``category``, for a source listed
+    per category); without a day, the latest listing, for a source that has one.
+
+    Raises ``FetchError`` when this module knows no address for the source, or the source
+    needs a day or a category it was not given.
+    """
+    # The addresses come from settings, so they are built here and not in the registry.
+    if source == HUGGING_FACE and day is not None:
+        return hf_daily_papers_url(day=day)
+    if source == ARXIV and category:
+        return arxiv_listing_url(category=category, day=day)
+    raise FetchError(
+        f"no listing address for source {source.name!r} "
+        f"(day {day or 'not given'}, category {category or 'not given'})"
+    )
 
 
 def hf_daily_papers_url(*, day: date) -> str:

@@ -15,21 +15,23 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .fetch import FetchError, arxiv_listing_url, fetch_document, hf_daily_papers_url
+from .fetch import FetchError, fetch_document, listing_url
 from .models import IngestRun, Paper, PaperSource, UpvoteObservation
 from .sources import (
     ListingParseError,
     PaperRecord,
     SkippedEntry,
+    Source,
     decode_document,
+    format_named,
     normalise_title,
     parse_listing,
+    source_named,
 )
 from .topics import tag_papers
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("hf", "arxiv")
 _URL_FIELDS = ("arxiv_url", "pdf_url", "hf_url", "github_url", "project_url", "thumbnail_url")
 _MAX_URL_LENGTH = 500
 _MAX_ARXIV_ID_LENGTH = 32
@@ -95,30 +97,42 @@ def ingest_location(
 def ingest_source(
     *, source: str, day: date | None = None, categories: list[str] | None = None
 ) -> list[IngestResult]:
-    """Ingest a named source for a day: Hugging Face Daily Papers, or arXiv categories.
+    """Ingest a registered source (``SOURCE_NAMES``) for a day: one list, or one per category.
 
-    ``day`` defaults to today for Hugging Face and to the latest "new" listing for arXiv.
-    Each category is its own document and transaction: one failing does not undo the others,
-    but the failure is raised (after the rest were tried) so the caller sees it.
+    ``day`` defaults to today for a source with one list a day (Hugging Face) and to the
+    latest listing for a source listed per category (arXiv's "new" page). Each category is
+    its own document and transaction: one failing does not undo the others, but the failure
+    is raised (after the rest were tried) so the caller sees it. An unknown source raises
+    ``IngestError``.
     """
-    if source == "hf":
+    try:
+        chosen = source_named(source)
+    except LookupError as error:
+        raise IngestError(str(error)) from None
+    if not chosen.per_category:
         day = day or timezone.localdate()
-        return [ingest_location(location=hf_daily_papers_url(day=day), listing_date=day)]
-    if source != "arxiv":
-        raise IngestError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+        url = _listing_url(source=chosen, day=day)
+        return [ingest_location(location=url, listing_date=day)]
     if not categories:
-        raise IngestError("no arXiv categories given")
+        raise IngestError(f"no {chosen.label} categories given")
     results: list[IngestResult] = []
     failures: list[str] = []
     for category in categories:
         try:
-            url = arxiv_listing_url(category=category, day=day)
+            url = _listing_url(source=chosen, day=day, category=category)
             results.append(ingest_location(location=url, listing_date=day))
         except IngestError as error:
             failures.append(str(error))
     if failures:
         raise IngestError("; ".join(failures))
     return results
+
+
+def _listing_url(*, source: Source, day: date | None, category: str = "") -> str:
+    try:
+        return listing_url(source=source, day=day, category=category)
+    except FetchError as error:
+        raise IngestError(str(error)) from None
 
 
 def ingest_document(
@@ -137,6 +151,9 @@ def ingest_document(
     """
     try:
         listing = parse_listing(decode_document(data), format=format, listing_date=listing_date)
+        # A listing of a format the registry does not know has no source to record: refuse
+        # it rather than file its papers under a guess.
+        source = format_named(listing.format).source.name
     except ListingParseError as error:
         raise IngestError(f"{location}: {error}") from None
 
@@ -146,7 +163,6 @@ def ingest_document(
         listing_date=listing.listing_date,
         skipped=list(listing.skipped),
     )
-    source = "arxiv" if listing.format.startswith("arxiv") else "hf"
     rows = _rows_from_records(listing.records, listing.listing_date, result.skipped)
     with transaction.atomic():
         _upsert(rows, source=source, result=result)

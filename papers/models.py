@@ -7,6 +7,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from .sources import source_choices
 from .text import stored_terms
 
 
@@ -94,12 +95,9 @@ class Paper(models.Model):
 class PaperSource(models.Model):
     """A listing source a paper has appeared in (first time seen)."""
 
-    class Source(models.TextChoices):
-        HUGGING_FACE = "hf", "Hugging Face Daily Papers"
-        ARXIV = "arxiv", "arXiv"
-
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="sources")
-    source = models.CharField(max_length=16, choices=Source.choices)
+    # A callable from the registry: adding a source needs no migration.
+    source = models.CharField(max_length=16, choices=source_choices)
     first_seen_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

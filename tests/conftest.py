@@ -12,6 +12,14 @@ from digest_site.celery import app as celery_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED_LISTING = FIXTURES / "hf-daily-papers-2025-11-06.txt"
+# One real document per registered listing format (papers.sources.FORMATS).
+FIXTURE_OF_FORMAT = {
+    "hf-json": "hf-daily-papers.json",
+    "hf-html": "hf-daily-papers.html",
+    "seed": "hf-daily-papers-2025-11-06.txt",
+    "arxiv-atom": "arxiv-api-query-testing-10.atom.xml",
+    "arxiv-html": "arxiv-list-cs-LG-new.html",
+}
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -8,6 +8,7 @@ from datetime import date
 from lxml import etree
 
 from papers.sources.records import (
+    Glance,
     ListingParseError,
     PaperRecord,
     ParsedListing,
@@ -26,6 +27,11 @@ NS = {"atom": ATOM_NS, "arxiv": ARXIV_NS}
 ERROR_ID = re.compile(r"^https?://(?:export\.)?arxiv\.org/api/errors", re.IGNORECASE)
 EXCERPT_LENGTH = 80
 _LOOKS_LIKE_HTML = re.compile(r"^\s*(?:<!doctype\s+html|<html)", re.IGNORECASE)
+
+
+def looks_like_arxiv_atom(glance: Glance) -> bool:
+    """Whether the document is XML or holds an Atom ``<feed``: arXiv's API is our only feed."""
+    return glance.head.startswith("<?xml") or "<feed" in glance.lowered
 
 
 def parse_arxiv_atom(text: str) -> ParsedListing:

@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup, Tag
 from bs4.exceptions import ParserRejectedMarkup
 
 from papers.sources.records import (
+    Glance,
     ListingParseError,
     PaperRecord,
     ParsedListing,
@@ -54,6 +55,15 @@ _SUBJECT_CODE = re.compile(r"\(([a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?)\)")
 # "New submissions (showing 4 of 4 entries)": the first number is what this page shows.
 _SHOWING = re.compile(r"\(showing (?:first )?(\d{1,6}) of \d+ entries\)", re.IGNORECASE)
 _ABS_PREFIX = re.compile(r"^\s*arXiv:\s*", re.IGNORECASE)
+
+
+def looks_like_arxiv_html(glance: Glance) -> bool:
+    """Whether the document is an HTML page with the marks of an arXiv listing page."""
+    return glance.is_html_page and (
+        'class="list-title' in glance.text
+        or "arxiv.org" in glance.lowered
+        or "/list/" in glance.text
+    )
 
 
 def parse_arxiv_html(text: str) -> ParsedListing:

@@ -14,6 +14,7 @@ from bs4.exceptions import ParserRejectedMarkup
 
 from papers.sources.hf_common import describe_json, hf_listing, iso_date
 from papers.sources.records import (
+    Glance,
     ListingParseError,
     ParsedListing,
     clean_text,
@@ -22,6 +23,16 @@ from papers.sources.records import (
 
 FORMAT = "hf-html"
 DATA_TARGET = "DailyPapers"
+
+
+def looks_like_hf_html(glance: Glance) -> bool:
+    """Whether the document is an HTML page holding the Daily Papers data ``div``."""
+    # The page is large and the div sits anywhere in it; the whole text is searched only
+    # once the start has shown an HTML page. Some pages escape the attribute's quotes.
+    return glance.is_html_page and (
+        f'data-target="{DATA_TARGET}"' in glance.text
+        or f"data-target=&quot;{DATA_TARGET}" in glance.text
+    )
 
 
 def parse_hf_html(text: str) -> ParsedListing:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 
 from papers.sources.hf_common import describe_json, hf_listing
-from papers.sources.records import ListingParseError, ParsedListing, clean_text
+from papers.sources.records import Glance, ListingParseError, ParsedListing, clean_text
 
 FORMAT = "hf-json"
+
+
+def looks_like_hf_json(glance: Glance) -> bool:
+    """Whether the document is JSON: of the listings we read, only the Daily Papers API's is."""
+    return glance.head.startswith(("[", "{"))
 
 
 def parse_hf_json(text: str) -> ParsedListing:

@@ -63,6 +63,32 @@ class ParsedListing:
     skipped: list[SkippedEntry] = field(default_factory=list)
 
 
+_GLANCE_LENGTH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Glance:
+    """What format detection looks at, computed once per document.
+
+    ``head`` is the start of the text (after any byte-order mark and leading whitespace),
+    ``lowered`` the same in lower case; ``text`` is all of it, for the few markers that can
+    sit anywhere in a large page.
+    """
+
+    text: str
+    head: str
+    lowered: str
+    is_html_page: bool
+
+    @classmethod
+    def of(cls, text: str) -> Glance:
+        """The glance at ``text`` every format's ``looks_like`` predicate is given."""
+        head = text.lstrip("\ufeff \t\r\n")[:_GLANCE_LENGTH]
+        lowered = head.lower()
+        is_html_page = "<" in head[:200] and ("<html" in lowered or "<!doctype" in lowered)
+        return cls(text=text, head=head, lowered=lowered, is_html_page=is_html_page)
+
+
 _WHITESPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
 _ARXIV_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v\d+)?$")

@@ -20,7 +20,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from .records import ListingParseError, PaperRecord, ParsedListing, SkippedEntry, clean_text
+from .records import (
+    Glance,
+    ListingParseError,
+    PaperRecord,
+    ParsedListing,
+    SkippedEntry,
+    clean_text,
+)
 
 FORMAT = "seed"
 
@@ -39,6 +46,12 @@ _AUTHOR_NAMES = re.compile(r"^•\s*(?P<names>\S.*)$")
 _SEPARATOR = "·"
 _HEADER_MARKER = "Daily Papers"
 _MAX_TITLE_LENGTH = 500
+
+
+def looks_like_seed(glance: Glance) -> bool:
+    """Whether the document is plain text that starts like a Daily Papers page's text."""
+    # An HTML page titled "Daily Papers" (a login page, say) is a wrong page, not a seed.
+    return not glance.is_html_page and _HEADER_MARKER in glance.head
 
 
 def parse_seed(text: str, *, listing_date: date | None = None) -> ParsedListing:

@@ -3,7 +3,14 @@ from datetime import date
 import httpx
 import pytest
 
-from papers.fetch import FetchError, arxiv_listing_url, fetch_document, hf_daily_papers_url
+from papers.fetch import (
+    FetchError,
+    arxiv_listing_url,
+    fetch_document,
+    hf_daily_papers_url,
+    listing_url,
+)
+from papers.sources import ARXIV, HUGGING_FACE
 
 
 class Server:
@@ -74,3 +81,11 @@ def test_it_builds_source_urls():
     past = arxiv_listing_url(category="cs.LG", day=date(2025, 11, 6))
     assert "export.arxiv.org/api/query" in past
     assert "cat%3Acs.LG" in past and "202511060000" in past
+
+
+def test_it_builds_a_registered_sources_url_from_its_name():
+    day = date(2025, 11, 6)
+    assert listing_url(source=HUGGING_FACE, day=day) == hf_daily_papers_url(day=day)
+    assert listing_url(source=ARXIV, category="cs.LG") == arxiv_listing_url(category="cs.LG")
+    with pytest.raises(FetchError, match="no listing address for source 'arxiv'"):
+        listing_url(source=ARXIV, day=day)

@@ -3,10 +3,11 @@ from datetime import date
 import pytest
 from django.db.models import Count
 
-from papers.ingest import IngestError, ingest_document, ingest_location
+from papers.ingest import IngestError, ingest_document, ingest_location, ingest_source
 from papers.models import IngestRun, Paper, PaperSource, UpvoteObservation
+from papers.sources import LISTING_FORMATS, LISTING_SOURCES, PaperRecord, ParsedListing
 from papers.text import stored_terms
-from tests.conftest import FIXTURES, SEED_LISTING, fixture_bytes
+from tests.conftest import FIXTURE_OF_FORMAT, FIXTURES, SEED_LISTING, fixture_bytes
 from tests.factories import make_paper
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +173,48 @@ def test_it_ingests_every_format_with_the_right_source(tmp_path):
     paper = Paper.objects.get(arxiv_id="2202.12139")
     assert list(paper.sources.values_list("source", flat=True)) == ["arxiv"]
     assert paper.authors == ["Mohit Kumar Ahuja", "Arnaud Gotlieb", "Helge Spieker"]
+
+
+@pytest.mark.parametrize("listing_format", LISTING_FORMATS, ids=lambda f: f.name)
+def test_every_format_files_its_papers_under_its_own_source(listing_format):
+    result = ingest_location(location=str(FIXTURES / FIXTURE_OF_FORMAT[listing_format.name]))
+    assert result.format == listing_format.name
+    sources = PaperSource.objects.filter(paper_id__in=result.paper_ids)
+    assert set(sources.values_list("source", flat=True)) == {listing_format.source.name}
+
+
+def test_a_listing_whose_format_names_no_source_is_refused_not_filed_under_a_guess(
+    monkeypatch,
+):
+    # A parser that reports a format the registry does not list (a new parser half added).
+    stray = ParsedListing(format="rss", records=[PaperRecord(title="A paper from nowhere")])
+    monkeypatch.setattr("papers.ingest.parse_listing", lambda *args, **kwargs: stray)
+    with pytest.raises(IngestError, match=r"^stray\.json: unknown format 'rss'"):
+        ingest_document(data=b"[]", location="stray.json")
+    assert Paper.objects.count() == 0
+    assert PaperSource.objects.count() == 0
+
+
+# What each registered source's listing address answers with, for the fake network below.
+DOCUMENT_OF_SOURCE = {"hf": "hf-daily-papers.json", "arxiv": "arxiv-list-cs-LG-new.html"}
+
+
+@pytest.mark.parametrize("source", LISTING_SOURCES, ids=lambda s: s.name)
+def test_every_source_can_be_ingested_by_name(monkeypatch, source):
+    fetched = []
+
+    def fake_fetch(url):
+        fetched.append(url)
+        return fixture_bytes(DOCUMENT_OF_SOURCE[source.name])
+
+    monkeypatch.setattr("papers.ingest.fetch_document", fake_fetch)
+    [result] = ingest_source(source=source.name, categories=["cs.LG"])
+    assert [url.split(":", 1)[0] for url in fetched] == ["https"]
+    assert result.created > 0
+    assert set(PaperSource.objects.values_list("source", flat=True)) == {source.name}
+
+
+def test_an_unknown_source_is_refused_with_the_known_ones():
+    with pytest.raises(IngestError, match="unknown source 'rss'; expected one of hf, arxiv"):
+        ingest_source(source="rss")
+    assert IngestRun.objects.count() == 0

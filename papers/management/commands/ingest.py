@@ -11,7 +11,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from papers.ingest import IngestError, IngestResult, ingest_location, ingest_source, parse_day
-from papers.sources import FORMATS
+from papers.sources import FORMATS, SOURCE_NAMES
 
 
 def _day(value: str) -> date:
@@ -24,13 +24,13 @@ def _day(value: str) -> date:
 class Command(BaseCommand):
     help = (
         "Ingest a paper listing: a file or URL (format detected, or --format), or a source "
-        "(--source hf|arxiv) for a --date or every day --since a date."
+        f"(--source {'|'.join(SOURCE_NAMES)}) for a --date or every day --since a date."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("location", nargs="?", help="Path or http(s) URL of a listing.")
         parser.add_argument("--format", choices=FORMATS, help="Skip format detection.")
-        parser.add_argument("--source", choices=["hf", "arxiv"], help="Build the URL for a source.")
+        parser.add_argument("--source", choices=SOURCE_NAMES, help="Build the URL for a source.")
         parser.add_argument("--date", type=_day, help="Listing day (YYYY-MM-DD).")
         parser.add_argument("--since", type=_day, help="Backfill every day from this date.")
         parser.add_argument(
