@@ -18,8 +18,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from subscriptions.delivery.mime import Email
-from subscriptions.models import Subscriber
-from subscriptions.people.tokens import confirmation_token, manage_token
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
@@ -67,13 +65,16 @@ def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+def link(name: str, *args: object) -> str:
+    """The absolute URL of the view ``name``, for links in emails."""
+    return absolute(reverse(name, args=args))
+
+
+def confirmation_email(*, to: str, confirm_url: str) -> EmailMultiAlternatives:
     """Double opt-in. Holds no text a stranger typed except the address it goes to."""
-    link = absolute(reverse("subscriptions:confirm", args=[confirmation_token(subscriber)]))
-    return message("confirm", to=subscriber.email, context={"confirm_url": link})
+    return message("confirm", to=to, context={"confirm_url": confirm_url})
 
 
-def already_subscribed_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+def already_subscribed_email(*, to: str, preferences_url: str) -> EmailMultiAlternatives:
     """Sent instead of a confirmation when the address is already subscribed."""
-    link = absolute(reverse("subscriptions:preferences", args=[manage_token(subscriber)]))
-    return message("already-subscribed", to=subscriber.email, context={"preferences_url": link})
+    return message("already-subscribed", to=to, context={"preferences_url": preferences_url})

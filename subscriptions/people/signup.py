@@ -18,9 +18,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from subscriptions.emails import already_subscribed_email, confirmation_email
+from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
+from subscriptions.people.tokens import confirmation_token, manage_token
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +142,11 @@ def send_owed_confirmation(*, subscriber_id: int) -> bool:
         return False
     subscriber = Subscriber.objects.get(pk=subscriber_id)
     if subscriber.status in _CONFIRMED:
-        email = already_subscribed_email(subscriber)
+        preferences = link("subscriptions:preferences", manage_token(subscriber))
+        email = already_subscribed_email(to=subscriber.email, preferences_url=preferences)
     else:
-        email = confirmation_email(subscriber)
+        confirm_url = link("subscriptions:confirm", confirmation_token(subscriber))
+        email = confirmation_email(to=subscriber.email, confirm_url=confirm_url)
     try:
         email.send()
     except Exception:
