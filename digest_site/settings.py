@@ -150,6 +150,8 @@ INSTALLED_APPS = [
     "anymail",
     "papers",
     "subscriptions",
+    # An app only for its system checks (digest_site/checks.py); it has no models.
+    "digest_site",
 ]
 
 MIDDLEWARE = [
