@@ -6,34 +6,129 @@ SQLite under var/, tasks run in-process, emails written as .eml files under var/
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
+from typing import NoReturn
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+from digest_site.values import (
+    BOOLEAN_DESCRIPTION,
+    DAY_OF_WEEK_DESCRIPTION,
+    FALSE_WORDS,
+    TRUE_WORDS,
+    Bounds,
+    is_day_of_week,
+)
+
+# --- Reading the environment. A value that does not fit its variable stops the process at
+# start-up, by name, rather than quietly meaning something else (a mistyped DIGEST_WHEN_EMPTY
+# used to mean "note": a "nothing new" email to every reader with no match). An empty
+# boolean, number or choice means its default, as an unset one does.
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+def _refuse(name: str, expected: str, raw: str) -> NoReturn:
+    raise ImproperlyConfigured(f"{name} must be {expected}, got {raw!r}")
+
+
+def _env_text(name: str) -> str | None:
+    """The variable's value without surrounding spaces; None when it is unset or empty."""
+    return os.environ.get(name, "").strip() or None
+
+
+def env_str(name: str, default: str) -> str:
+    """The variable's value as it is set (an empty value stays empty); ``default`` if unset."""
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """1/0, true/false, yes/no or on/off in any case; anything else is refused."""
+    raw = _env_text(name)
+    if raw is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if raw.lower() in TRUE_WORDS:
+        return True
+    if raw.lower() in FALSE_WORDS:
+        return False
+    _refuse(name, BOOLEAN_DESCRIPTION, raw)
 
 
-def _env_list(name: str, default: str = "") -> list[str]:
+def _env_number(name: str, default: int | float, bounds: Bounds) -> int | float:
+    raw = _env_text(name)
+    if raw is None:
+        return default
+    value = bounds.parse(raw)
+    if value is None:
+        _refuse(name, bounds.description, raw)
+    return value
+
+
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """An integer within ``minimum`` and ``maximum`` (inclusive); anything else is refused."""
+    return int(_env_number(name, default, Bounds(integer=True, minimum=minimum, maximum=maximum)))
+
+
+def env_float(
+    name: str,
+    default: float,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    above: int | None = None,
+) -> float:
+    """A finite number within the bounds (``above``: strictly more); anything else is refused."""
+    bounds = Bounds(integer=False, minimum=minimum, maximum=maximum, above=above)
+    return float(_env_number(name, default, bounds))
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, spelt exactly; anything else is refused."""
+    raw = _env_text(name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        _refuse(name, "one of " + ", ".join(repr(choice) for choice in choices), raw)
+    return raw
+
+
+def env_day_of_week(name: str, default: str) -> str:
+    """A crontab day-of-week field (what Celery beat's ``day_of_week`` accepts)."""
+    raw = _env_text(name)
+    if raw is None:
+        return default
+    if not is_day_of_week(raw):
+        _refuse(name, DAY_OF_WEEK_DESCRIPTION, raw)
+    return raw
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """The comma-separated items of the variable (``default`` if unset), blanks dropped."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = _env_bool("DEBUG", False)
-# In CI a test that needs a service fails when the service is missing, instead of skipping.
-RUNNING_IN_CI = _env_bool("CI", False)
+def env_prefixed(prefix: str) -> dict[str, str]:
+    """Every variable whose name starts with ``prefix``, keyed by the rest of its name."""
+    return {
+        key.removeprefix(prefix): value
+        for key, value in os.environ.items()
+        if key.startswith(prefix)
+    }
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+# In CI a test that needs a service fails when the service is missing, instead of skipping.
+RUNNING_IN_CI = env_bool("CI", False)
+
+SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -42,7 +137,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-local-development-key-never-use-in-production"
 
-ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,6 +150,8 @@ INSTALLED_APPS = [
     "anymail",
     "papers",
     "subscriptions",
+    # An app only for its system checks (digest_site/checks.py); it has no models.
+    "digest_site",
 ]
 
 MIDDLEWARE = [
@@ -89,16 +186,15 @@ TEMPLATES = [
 
 # --- Database: PostgreSQL via DATABASE_URL in production, SQLite under var/ otherwise.
 DATABASES = {
-    "default": dj_database_url.config(
-        env="DATABASE_URL",
-        default=f"sqlite:///{VAR_DIR / 'paper_digest.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'paper_digest.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and Django cache. Unset (and no BROKER_URL): tasks run in-process.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_str("REDIS_URL", "")
 
 if REDIS_URL:
     CACHES = {
@@ -119,7 +215,7 @@ CACHES["pages"] = {
 }
 
 # BROKER_URL picks another broker (e.g. amqp:// for RabbitMQ); Redis is the default one.
-BROKER_URL = os.environ.get("BROKER_URL", "") or REDIS_URL
+BROKER_URL = env_str("BROKER_URL", "") or REDIS_URL
 CELERY_BROKER_URL = BROKER_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -133,29 +229,25 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A task not acknowledged within this time is handed to another worker; retry countdowns
 # stay below it so a retried task is never delivered twice by the broker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
 }
 
 # --- Email: any anymail ESP or SMTP, chosen by EMAIL_BACKEND; .eml files by default.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "digest_site.mail.EmlFileBackend")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "digest_site.mail.EmlFileBackend")
 EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Paper Digest <digest@localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Paper Digest <digest@localhost>")
 # Absolute links in emails point here.
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
-ANYMAIL = {
-    key.removeprefix("ANYMAIL_"): value
-    for key, value in os.environ.items()
-    if key.startswith("ANYMAIL_")
-}
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+ANYMAIL = env_prefixed("ANYMAIL_")
 # "user:password" the ESP's tracking webhook must send (basic auth). Unset, a random secret
 # nobody knows stands in, so every webhook call is refused rather than accepted from anyone.
 ANYMAIL.setdefault(
-    "WEBHOOK_SECRET", os.environ.get("WEBHOOK_SECRET") or f"unset:{secrets.token_urlsafe(32)}"
+    "WEBHOOK_SECRET", env_str("WEBHOOK_SECRET", "") or f"unset:{secrets.token_urlsafe(32)}"
 )
 
 LANGUAGE_CODE = "en-us"
@@ -175,30 +267,30 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # --- HTTPS. HTTPS=1 in production (behind a proxy that sets X-Forwarded-Proto) turns on the
 # redirect, HSTS and secure cookies; `manage.py check --deploy` then has nothing to say.
-HTTPS = _env_bool("HTTPS", False)
-CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+HTTPS = env_bool("HTTPS", False)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Fetching listings.
-FETCH_TIMEOUT_SECONDS = float(os.environ.get("FETCH_TIMEOUT_SECONDS", "20"))
-FETCH_RETRIES = int(os.environ.get("FETCH_RETRIES", "3"))
-FETCH_BACKOFF_SECONDS = float(os.environ.get("FETCH_BACKOFF_SECONDS", "2"))
-FETCH_USER_AGENT = os.environ.get(
+FETCH_TIMEOUT_SECONDS = env_float("FETCH_TIMEOUT_SECONDS", 20, above=0)
+FETCH_RETRIES = env_int("FETCH_RETRIES", 3, minimum=0)
+FETCH_BACKOFF_SECONDS = env_float("FETCH_BACKOFF_SECONDS", 2, minimum=0)
+FETCH_USER_AGENT = env_str(
     "FETCH_USER_AGENT", "PaperDigest/0.1 (+https://github.com/paper-digest; digest@localhost)"
 )
 HF_DAILY_PAPERS_URL = "https://huggingface.co/api/daily_papers?date={date}"
 ARXIV_LISTING_URL = "https://arxiv.org/list/{category}/new"
-ARXIV_CATEGORIES = _env_list("ARXIV_CATEGORIES", "cs.LG,cs.CV,cs.CL,cs.AI,cs.IR")
+ARXIV_CATEGORIES = env_list("ARXIV_CATEGORIES", "cs.LG,cs.CV,cs.CL,cs.AI,cs.IR")
 
 # LOG_FORMAT=json writes one JSON object a line (for log collectors); plain text otherwise.
 LOGGING = {
@@ -211,27 +303,30 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json" if os.environ.get("LOG_FORMAT") == "json" else "text",
+            "formatter": env_choice("LOG_FORMAT", "text", ("text", "json")),
         }
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("LOG_LEVEL", "INFO", tuple(logging.getLevelNamesMapping())),
+    },
 }
 
 # Public paper pages are cached this long (a new listing or a hidden paper shows after it).
-PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "60"))
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 60, minimum=0)
 
 # /healthz answers 503 when the last successful ingest or the last digest run is older.
-HEALTH_MAX_INGEST_AGE_HOURS = int(os.environ.get("HEALTH_MAX_INGEST_AGE_HOURS", "36"))
-HEALTH_MAX_DIGEST_AGE_HOURS = int(os.environ.get("HEALTH_MAX_DIGEST_AGE_HOURS", "36"))
+HEALTH_MAX_INGEST_AGE_HOURS = env_int("HEALTH_MAX_INGEST_AGE_HOURS", 36, minimum=1)
+HEALTH_MAX_DIGEST_AGE_HOURS = env_int("HEALTH_MAX_DIGEST_AGE_HOURS", 36, minimum=1)
 
 # --- Topics and ranking. Weights live here, not in code paths.
-TOPIC_TAG_THRESHOLD = float(os.environ.get("TOPIC_TAG_THRESHOLD", "0.5"))
+TOPIC_TAG_THRESHOLD = env_float("TOPIC_TAG_THRESHOLD", 0.5, minimum=0)
 RANKING = {
     # score = RELEVANCE * relevance (0-1, relative to the subscriber's best match)
     #       + POPULARITY * popularity (0-1) + PINNED for papers the editors pinned
-    "RELEVANCE": float(os.environ.get("RANKING_RELEVANCE_WEIGHT", "0.75")),
-    "POPULARITY": float(os.environ.get("RANKING_POPULARITY_WEIGHT", "0.25")),
-    "PINNED": float(os.environ.get("RANKING_PINNED_BOOST", "0.3")),
+    "RELEVANCE": env_float("RANKING_RELEVANCE_WEIGHT", 0.75, minimum=0),
+    "POPULARITY": env_float("RANKING_POPULARITY_WEIGHT", 0.25, minimum=0),
+    "PINNED": env_float("RANKING_PINNED_BOOST", 0.3, minimum=0),
     # How the parts of relevance add up.
     "KEYWORD": 1.0,
     "TOPIC": 0.6,
@@ -244,7 +339,7 @@ RANKING = {
     "MORE_LIKE_THIS": 0.5,
     "LESS_LIKE_THIS": 0.5,
     # Below this raw relevance a paper is not "for you", however popular.
-    "MIN_RELEVANCE": float(os.environ.get("RANKING_MIN_RELEVANCE", "0.08")),
+    "MIN_RELEVANCE": env_float("RANKING_MIN_RELEVANCE", 0.08, minimum=0),
     # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.
     "UPVOTE_SHARE": 0.7,
     "GROWTH_WINDOW_HOURS": 24,
@@ -268,40 +363,40 @@ CONFIRMATION_MAX_AGE_DAYS = 7
 # At most one confirmation email per address per this many seconds, and this many
 # sign-up attempts per client IP per hour.
 CONFIRMATION_EMAIL_INTERVAL_SECONDS = 3600
-SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = int(os.environ.get("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", "20"))
+SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = env_int("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", 20, minimum=1)
 # How many reverse proxies stand in front of the web process, each adding the address it saw
 # to X-Forwarded-For. With 0, the client's address is REMOTE_ADDR; behind a proxy that is the
 # proxy's own, the same for every visitor.
-TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 # --- Bounces. A hard bounce suppresses an address at once; soft ones (a full mailbox) only
 # this many in a row, each within the window of the one before, with no delivery between.
-SOFT_BOUNCE_LIMIT = int(os.environ.get("SOFT_BOUNCE_LIMIT", "5"))
-SOFT_BOUNCE_WINDOW_DAYS = int(os.environ.get("SOFT_BOUNCE_WINDOW_DAYS", "30"))
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 5, minimum=1)
+SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, minimum=1)
 
 # --- Digests.
 DIGESTS = {
-    "FOR_YOU_COUNT": int(os.environ.get("DIGEST_FOR_YOU_COUNT", "10")),
-    "TRENDING_COUNT": int(os.environ.get("DIGEST_TRENDING_COUNT", "3")),
+    "FOR_YOU_COUNT": env_int("DIGEST_FOR_YOU_COUNT", 10, minimum=1),
+    "TRENDING_COUNT": env_int("DIGEST_TRENDING_COUNT", 3, minimum=0),
     # With no match for a subscriber: "skip" (no email) or "note" ("nothing new" + trending).
-    "WHEN_EMPTY": os.environ.get("DIGEST_WHEN_EMPTY", "skip"),
+    "WHEN_EMPTY": env_choice("DIGEST_WHEN_EMPTY", "skip", ("skip", "note")),
     # Papers featured (or published) this many days back are candidates.
     "CANDIDATE_DAYS": {"daily": 3, "weekly": 7},
     # Subscribers per batch (a worker task): built in one transaction, then sent.
-    "BATCH_SIZE": int(os.environ.get("DIGEST_BATCH_SIZE", "1000")),
+    "BATCH_SIZE": env_int("DIGEST_BATCH_SIZE", 1000, minimum=1),
     # Digests claimed and recorded with one query each. A worker killed mid-chunk leaves up
     # to this many digests "unknown" (never resent) instead of sending them.
-    "SEND_CHUNK_SIZE": int(os.environ.get("DIGEST_SEND_CHUNK_SIZE", "100")),
+    "SEND_CHUNK_SIZE": env_int("DIGEST_SEND_CHUNK_SIZE", 100, minimum=1),
     # Stop sending a run after this many failures in a row (the ESP is probably down).
-    "MAX_CONSECUTIVE_FAILURES": int(os.environ.get("DIGEST_MAX_CONSECUTIVE_FAILURES", "20")),
+    "MAX_CONSECUTIVE_FAILURES": env_int("DIGEST_MAX_CONSECUTIVE_FAILURES", 20, minimum=1),
     # A digest claimed this long ago and still "sending" has an unknown outcome.
     "STALE_CLAIM_MINUTES": 30,
     "MAX_SEND_RETRIES": 6,
-    "RETRY_BASE_SECONDS": int(os.environ.get("DIGEST_RETRY_BASE_SECONDS", "60")),
+    "RETRY_BASE_SECONDS": env_int("DIGEST_RETRY_BASE_SECONDS", 60, minimum=1),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
     # Beat schedule created by migration (editable in the admin afterwards).
-    "HOUR_UTC": int(os.environ.get("DIGEST_HOUR_UTC", "7")),
-    "WEEKDAY": os.environ.get("DIGEST_WEEKDAY", "1"),  # crontab day_of_week: 1 = Monday
+    "HOUR_UTC": env_int("DIGEST_HOUR_UTC", 7, minimum=0, maximum=23),
+    "WEEKDAY": env_day_of_week("DIGEST_WEEKDAY", "1"),  # crontab day_of_week: 1 = Monday
 }
-DIGEST_REPLY_TO = os.environ.get("DIGEST_REPLY_TO", "")
-DIGEST_LIST_ID = os.environ.get("DIGEST_LIST_ID", "Paper Digest <digest.paper-digest.local>")
+DIGEST_REPLY_TO = env_str("DIGEST_REPLY_TO", "")
+DIGEST_LIST_ID = env_str("DIGEST_LIST_ID", "Paper Digest <digest.paper-digest.local>")
