@@ -17,7 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from subscriptions.delivery.mime import Email
+from subscriptions.mime import Email
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 

@@ -17,9 +17,9 @@ from django.utils.safestring import mark_safe
 from papers.models import Paper, Topic
 from subscriptions.delivery import content, digests, render, runs, sending
 from subscriptions.delivery.digests import build_digest_batch
-from subscriptions.delivery.mime import QuickFold
 from subscriptions.delivery.runs import run_in_process
 from subscriptions.delivery.stencils import Stencil
+from subscriptions.mime import QuickFold
 from subscriptions.models import Digest, DigestItem
 from tests.factories import make_subscriber
 from tests.subscriptions.helpers import html_part

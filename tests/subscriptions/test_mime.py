@@ -12,7 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subscriptions.delivery.mime import Email, QuickFold, encoded_words
+from subscriptions.mime import Email, QuickFold, encoded_words
 
 HEADERS = {"Date": "Thu, 06 Nov 2025 07:00:00 -0000", "Message-ID": "<digest-1@example.org>"}
 
