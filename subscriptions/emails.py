@@ -17,7 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from subscriptions.mime import Email
+from subscriptions.mime import Email, check_headers
 
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
@@ -52,11 +52,15 @@ def message(
 def email_of(
     *, subject: str, text: str, html: str, to: str, headers: dict[str, str]
 ) -> EmailMultiAlternatives:
-    """An email of already rendered parts, from the site's address, text and HTML."""
+    """An email of already rendered parts, from the site's address, text and HTML.
+
+    Raises ``BadHeaderError`` for a control character in the address or a header, whatever
+    the backend (an ESP's API gets the same values as a MIME header would)."""
     email = Email(
         subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to], headers=headers
     )
     email.attach_alternative(html, "text/html")
+    check_headers(email)
     return email
 
 

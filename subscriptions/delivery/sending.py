@@ -22,7 +22,7 @@ from typing import Any
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import get_connection
+from django.core.mail import BadHeaderError, get_connection
 from django.db import connection
 from django.db.models import F, Max, Min
 from django.utils import timezone
@@ -111,13 +111,22 @@ def send_chunk(
     connection = connection or get_connection()
     contents = contents if contents is not None else digest_contents(digests)
     # Rendered before the claim: a template error leaves the digests pending, not "sending".
-    emails = {digest.pk: digest_email(digest, contents[digest.pk]) for digest in digests}
-    claimed = _claim(list(emails))
-    report.skipped += len(emails) - len(claimed)
+    emails, refused = {}, {}
+    for digest in digests:
+        try:
+            emails[digest.pk] = digest_email(digest, contents[digest.pk])
+        except BadHeaderError as error:
+            # An address no header can hold: no retry makes it sendable, and the others go.
+            refused[digest.pk] = describe(error)
+    claimed = _claim([*emails, *refused])
+    report.skipped += len(emails) + len(refused) - len(claimed)
     outcomes = _Outcomes()
+    for digest_id in claimed & refused.keys():
+        report.last_error = outcomes.failed[digest_id] = refused[digest_id]
+        report.failed += 1
     try:
         for digest in digests:
-            if digest.pk not in claimed:
+            if digest.pk not in claimed or digest.pk in refused:
                 continue
             if report.paused:
                 outcomes.not_tried.append(digest.pk)

@@ -1,5 +1,6 @@
 """MIME for our emails (subscriptions/mime.py): the bytes Django and the standard library write."""
 
+import unicodedata
 from email import message_from_bytes
 from email.errors import HeaderParseError
 from email.generator import BytesGenerator
@@ -7,11 +8,13 @@ from email.header import decode_header, make_header
 from email.policy import compat32
 from io import BytesIO
 
+import django
 import pytest
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from hypothesis import given
 from hypothesis import strategies as st
 
+from subscriptions.emails import email_of
 from subscriptions.mime import Email, QuickFold, encoded_words
 
 HEADERS = {"Date": "Thu, 06 Nov 2025 07:00:00 -0000", "Message-ID": "<digest-1@example.org>"}
@@ -150,3 +153,75 @@ def test_other_shapes_of_email_still_serialise(alternatives):
         b"b\n",
         *[content.encode() for content, _ in alternatives],
     ]
+
+
+# Hostile input: what a stranger could put in an address, and what a listing could put in a
+# title (and so a subject). The standard library takes these for line breaks.
+LINE_BREAKERS = ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+def unsafe(value):
+    """The oracle: control characters (C0, C1, DEL) and Unicode's line and paragraph breaks."""
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
+
+
+@pytest.mark.parametrize("character", [*LINE_BREAKERS, "\x00", "\x1b", "\x7f"])
+@pytest.mark.parametrize("field", ["to", "subject", "reply_to", "List-Id"])
+def test_a_control_character_in_any_header_is_refused_before_mime_is_made(field, character):
+    value = f'"a{character}b"@example.org' if field in ("to", "reply_to") else f"a{character}b"
+    fields = {"subject": "s", "body": "b", "to": ["ada@example.org"], "headers": {}}
+    if field == "List-Id":
+        fields["headers"] = {"List-Id": value}
+    else:
+        fields[field] = value if field == "subject" else [value]
+    with pytest.raises(BadHeaderError, match="control character"):
+        Email(**fields).message()
+
+
+@pytest.mark.parametrize("character", LINE_BREAKERS)
+def test_every_email_we_make_refuses_them_whatever_the_backend(character):
+    # An ESP's HTTP API never calls message(): email_of() checks when the email is made.
+    with pytest.raises(BadHeaderError, match="To holds a control character"):
+        email_of(subject="s", text="b", html="<p>h</p>", to=f'"a{character}b"@x.org', headers={})
+    with pytest.raises(BadHeaderError, match="Subject holds a control character"):
+        email_of(subject=f"a{character}b", text="b", html="<p>h</p>", to="a@x.org", headers={})
+
+
+@pytest.mark.parametrize("character", ["\x0b", "\x0c", "\x1c"])
+def test_django_alone_would_write_such_an_address_into_a_broken_header_block(character):
+    """Why ``check_headers`` exists: Django checks for CR and LF only, and the standard
+    library then folds at the others, so the headers after To: fall into the body."""
+    email = EmailMultiAlternatives(
+        subject="s", body="b", to=[f'"a{character}b"@example.org'], headers=HEADERS
+    )
+    parsed = message_from_bytes(email.message().as_bytes())
+    assert parsed["Message-ID"] is None
+
+
+# Any character at all, controls included, in a subject and a header value.
+HOSTILE = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+
+
+@given(
+    HOSTILE | HOSTILE.filter(lambda value: not unsafe(value)),
+    HOSTILE | HOSTILE.filter(lambda value: not unsafe(value)),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_hostile_headers_are_refused_or_written_as_django_writes_them(subject, list_id, linesep):
+    headers = {**HEADERS, "List-Id": list_id}
+    try:
+        ours = both(Email, "text", "<p>h</p>", subject or "s", headers)
+    except BadHeaderError:
+        assert unsafe(subject) or unsafe(list_id)
+        return
+    assert not unsafe(subject) and not unsafe(list_id)
+    theirs = both(
+        EmailMultiAlternatives, "text", "<p>h</p>", encoded_words(subject or "s"), headers
+    )
+    assert ours.as_bytes(linesep=linesep) == standard_bytes(theirs, linesep)
+
+
+def test_mime_py_was_checked_against_this_django():
+    """``Email.message()`` is Django 5.2's ``message()`` with our parts swapped in: on another
+    Django, compare it with the new ``EmailMessage.message()`` before changing this test."""
+    assert django.VERSION[:2] == (5, 2)

@@ -189,6 +189,19 @@ def test_a_rejected_address_fails_for_good_without_retry(readers, monkeypatch):
     assert run().sent == 0
 
 
+@pytest.mark.parametrize("character", ["\x1c", "\x0b", "\x0c", "\x85", "\u2028"])
+def test_an_address_no_header_can_hold_fails_alone_and_the_others_go(readers, character):
+    # The standard library takes these for line breaks: in To: they would end the header.
+    Subscriber.objects.filter(pk=readers[1].pk).update(email=f'"a{character}b"@example.org')
+    totals = run()
+    assert (totals.sent, totals.failed, totals.retry_later) == (2, 1, 0)
+    assert sorted(m.to[0] for m in mail.outbox) == ["reader0@example.org", "reader2@example.org"]
+    failed = Digest.objects.get(status=Digest.Status.FAILED)
+    assert failed.subscriber_id == readers[1].pk
+    assert "control character" in failed.error
+    assert run().sent == 0
+
+
 def test_someone_who_left_after_the_digest_was_built_gets_nothing(readers):
     build_digest_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
     Subscriber.objects.filter(pk=readers[1].pk).update(status="unsubscribed")
