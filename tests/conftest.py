@@ -53,11 +53,13 @@ def _clear_caches() -> None:
     from django.core.cache import caches
 
     from subscriptions.delivery.caches import forget_day
+    from subscriptions.delivery.throttle import forget_throttles
 
     for cache in caches.all():
         cache.clear()
     # A worker's caches of the day's papers, so that no test sees what another rendered.
     forget_day()
+    forget_throttles()  # and no test inherits another's send pause
 
 
 @pytest.fixture(autouse=True)

@@ -1,45 +1,41 @@
 """Sending digests exactly once: claim, send through anymail, record; a chunk at a time.
 
 A chunk of a batch's digests is claimed with one conditional update (pending -> sending)
-just before it is sent, so two workers never both send a digest; then each is sent over the
-batch's one ESP connection, and the chunk's outcomes are recorded with one update. A worker
-killed mid-chunk leaves that chunk's digests "sending": any of them may have reached the
-ESP, so ``mark_stale_claims_unknown`` later marks them "unknown" and they are not resent.
-The rest of its batch stays pending for the rerun. ``SEND_CHUNK_SIZE`` trades the number of
-digests a killed worker leaves unknown against two queries per chunk.
+just before it is sent, so two workers never both send a digest; its emails go to the send
+pool (``pool.py``: many in flight at once, at the shared rate of ``throttle.py``), and the
+chunk's outcomes are recorded with a few updates when its last send is answered. The next
+chunk is claimed while this one is in flight, so the pool never waits for a claim.
+
+A worker killed mid-chunk leaves its open chunks "sending": any of them may have reached
+the ESP, so ``mark_stale_claims_unknown`` later marks them "unknown" and they are not
+resent. The rest of its batch stays pending for the rerun. ``SEND_CHUNK_SIZE`` trades the
+number of digests a killed worker leaves unknown against queries per chunk.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import smtplib
+import queue
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import BadHeaderError, get_connection
+from django.core.mail import BadHeaderError
 from django.db import connection
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from subscriptions.delivery.content import Content, digest_contents
+from subscriptions.delivery.pool import Outcome, Result, SendPool, describe
 from subscriptions.delivery.render import digest_email
+from subscriptions.delivery.throttle import send_throttle
 from subscriptions.models import Digest, DigestRun, Subscriber
 
 logger = logging.getLogger(__name__)
-
-
-class TransientSendError(Exception):
-    """The ESP could not take the message now; try again after ``retry_after`` seconds."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -77,15 +73,93 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
         )
         .order_by("subscriber_id")
     )
-    contents = digest_contents(digests)
     size = settings.DIGESTS["SEND_CHUNK_SIZE"]
-    with get_connection() as connection:  # one ESP connection for the whole batch
-        for start in range(0, len(digests), size):
-            chunk = digests[start : start + size]
-            send_chunk(chunk, contents=contents, connection=connection, report=report)
-            if report.paused:
-                break
+    chunks = [digests[start : start + size] for start in range(0, len(digests), size)]
+    _send_chunks(chunks, contents=digest_contents(digests), report=report)
     return report
+
+
+def send_chunk(
+    digests: Sequence[Digest], *, contents: dict[int, Content] | None = None
+) -> SendReport:
+    """Claim, send and record these digests (with their subscribers loaded) as one chunk."""
+    report = SendReport()
+    contents = contents if contents is not None else digest_contents(digests)
+    _send_chunks([digests], contents=contents, report=report)
+    return report
+
+
+@dataclass
+class _Chunk:
+    """A claimed chunk on its way: its sends, in the order they were handed to the pool."""
+
+    period: str
+    sends: list[Future[Outcome]] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)  # digest id -> why it cannot go
+    unanswered: int = 0
+
+
+def _send_chunks(
+    chunks: Iterable[Sequence[Digest]], *, contents: dict[int, Content], report: SendReport
+) -> None:
+    """Send chunk after chunk through one pool, keeping it fed: the next chunk is claimed
+    while fewer than ``SEND_CONCURRENCY`` sends are waiting, and each chunk is recorded as
+    soon as all its sends are answered, in order."""
+    concurrency = settings.DIGESTS["SEND_CONCURRENCY"]
+    answered: queue.SimpleQueue[_Chunk] = queue.SimpleQueue()
+    upcoming = iter(chunks)
+    open_chunks: deque[_Chunk] = deque()
+    waiting = 0  # sends handed to the pool and not yet answered
+    with SendPool(concurrency=concurrency, throttle=send_throttle()) as pool:
+        try:
+            while True:
+                while not report.paused and waiting < concurrency:
+                    digests = next(upcoming, None)
+                    if digests is None:
+                        break
+                    chunk = _start(digests, contents=contents, pool=pool, report=report)
+                    for send in chunk.sends:
+                        send.add_done_callback(lambda _, chunk=chunk: answered.put(chunk))
+                    waiting += chunk.unanswered
+                    open_chunks.append(chunk)
+                if not open_chunks:
+                    break
+                if waiting:
+                    answered.get().unanswered -= 1
+                    waiting -= 1
+                while open_chunks and not open_chunks[0].unanswered:
+                    _finish(open_chunks.popleft(), pool=pool, report=report)
+        finally:
+            # Also after an unexpected error here: nothing more starts, what is under way
+            # is answered, and every open chunk is recorded (what was not tried goes back
+            # to pending), so nothing is left "sending" that never reached the ESP.
+            pool.stop()
+            while waiting:
+                answered.get().unanswered -= 1
+                waiting -= 1
+            while open_chunks:
+                _finish(open_chunks.popleft(), pool=pool, report=report)
+
+
+def _start(
+    digests: Sequence[Digest], *, contents: dict[int, Content], pool: SendPool, report: SendReport
+) -> _Chunk:
+    """Render, claim and hand to the pool one chunk of digests."""
+    chunk = _Chunk(period=digests[0].period if digests else "")
+    # Rendered before the claim: a template error leaves the digests pending, not "sending".
+    emails = {}
+    for digest in digests:
+        try:
+            emails[digest.pk] = digest_email(digest, contents[digest.pk])
+        except BadHeaderError as error:
+            # An address no header can hold: no retry makes it sendable, and the others go.
+            chunk.refused[digest.pk] = describe(error)
+    claimed = _claim([*emails, *chunk.refused])
+    report.skipped += len(emails) + len(chunk.refused) - len(claimed)
+    chunk.refused = {pk: error for pk, error in chunk.refused.items() if pk in claimed}
+    chunk.sends = [pool.submit(pk, email) for pk, email in emails.items() if pk in claimed]
+    chunk.unanswered = len(chunk.sends)
+    return chunk
 
 
 @dataclass
@@ -95,85 +169,45 @@ class _Outcomes:
     sent: dict[int, str] = field(default_factory=dict)  # digest id -> ESP message id
     failed: dict[int, str] = field(default_factory=dict)  # digest id -> error
     retry: dict[int, str] = field(default_factory=dict)  # digest id -> error
-    not_tried: list[int] = field(default_factory=list)  # the run paused before these
-    in_flight: int | None = None  # handed to the ESP, outcome not known yet
+    not_tried: list[int] = field(default_factory=list)  # never handed to the ESP
 
 
-def send_chunk(
-    digests: Sequence[Digest],
-    *,
-    contents: dict[int, Content] | None = None,
-    connection: Any = None,
-    report: SendReport | None = None,
-) -> SendReport:
-    """Claim, send and record these digests (with their subscribers loaded)."""
-    report = report if report is not None else SendReport()
-    connection = connection or get_connection()
-    contents = contents if contents is not None else digest_contents(digests)
-    # Rendered before the claim: a template error leaves the digests pending, not "sending".
-    emails, refused = {}, {}
-    for digest in digests:
-        try:
-            emails[digest.pk] = digest_email(digest, contents[digest.pk])
-        except BadHeaderError as error:
-            # An address no header can hold: no retry makes it sendable, and the others go.
-            refused[digest.pk] = describe(error)
-    claimed = _claim([*emails, *refused])
-    report.skipped += len(emails) + len(refused) - len(claimed)
+def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> None:
+    """Count a chunk's answers (pausing the run after too many failures in a row), then
+    record them. A send in doubt is left "sending", to become "unknown"."""
     outcomes = _Outcomes()
-    for digest_id in claimed & refused.keys():
-        report.last_error = outcomes.failed[digest_id] = refused[digest_id]
+    for digest_id, error in chunk.refused.items():
+        report.last_error = outcomes.failed[digest_id] = error
         report.failed += 1
-    try:
-        for digest in digests:
-            if digest.pk not in claimed or digest.pk in refused:
-                continue
-            if report.paused:
-                outcomes.not_tried.append(digest.pk)
-                continue
-            outcomes.in_flight = digest.pk
-            _send(digest.pk, emails[digest.pk], connection, outcomes, report)
-            outcomes.in_flight = None
-            if report.failures_in_a_row >= settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]:
-                _pause(digest.period, report)
-    finally:
-        # Also after an unexpected error: what was sent is recorded as sent, not left to
-        # become "unknown"; what was not handed to the ESP goes back to pending. One caught
-        # in flight stays "sending" (later "unknown"): the ESP may have it.
-        decided = _decided(outcomes) | {outcomes.in_flight}
-        outcomes.not_tried += [pk for pk in claimed if pk not in decided]
-        _record(outcomes)
-    return report
-
-
-def _send(
-    digest_id: int, email: Any, connection: Any, outcomes: _Outcomes, report: SendReport
-) -> None:
-    """Hand one email to the ESP and note the outcome."""
-    try:
-        connection.send_messages([email])
-    except (AnymailRecipientsRefused, smtplib.SMTPRecipientsRefused) as error:
-        report.last_error = outcomes.failed[digest_id] = describe(error)
-        report.failed += 1
-    except Exception as error:
-        transient = _as_transient(error)
-        if transient is None:
-            report.last_error = outcomes.failed[digest_id] = describe(error)
-            report.failed += 1
-        else:
-            # The ESP did not take it, so sending it again cannot duplicate it.
-            report.last_error = outcomes.retry[digest_id] = str(transient)
+    for send in chunk.sends:
+        outcome = send.result()
+        if outcome.result is Result.SENT:
+            outcomes.sent[outcome.digest_id] = outcome.detail
+            report.sent += 1
+            report.failures_in_a_row = 0
+            continue
+        if outcome.result is Result.NOT_TRIED:
+            outcomes.not_tried.append(outcome.digest_id)
+            continue
+        if outcome.result is Result.HELD:  # not this message's failure: not counted as one
+            outcomes.not_tried.append(outcome.digest_id)
             report.retry_later += 1
-            report.retry_after = max(report.retry_after or 0, transient.retry_after or 0) or None
-            _reconnect(connection)
-    else:
-        status = getattr(email, "anymail_status", None)
-        message_id = getattr(status, "message_id", None) or email.extra_headers["Message-ID"]
-        outcomes.sent[digest_id] = str(message_id)[:255]
-        report.sent += 1
-        report.failures_in_a_row = 0
-        return
-    report.failures_in_a_row += 1
+            report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
+            continue
+        report.last_error = outcome.detail
+        if outcome.result is Result.FAILED:
+            outcomes.failed[outcome.digest_id] = outcome.detail
+            report.failed += 1
+        elif outcome.result is Result.RETRY:
+            outcomes.retry[outcome.digest_id] = outcome.detail
+            report.retry_later += 1
+            report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
+        report.failures_in_a_row += 1
+        limit = settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]
+        if report.failures_in_a_row >= limit and not report.paused:
+            _pause(chunk.period, report)
+            pool.stop()
+    _record(outcomes)
 
 
 def _pause(period: str, report: SendReport) -> None:
@@ -183,18 +217,6 @@ def _pause(period: str, report: SendReport) -> None:
     DigestRun.objects.filter(period=period).update(paused_reason=reason)
     logger.error("digests for %s: %s", period, reason)
     report.paused = True
-
-
-def _decided(outcomes: _Outcomes) -> set[int]:
-    return {*outcomes.sent, *outcomes.failed, *outcomes.retry, *outcomes.not_tried}
-
-
-def _reconnect(connection: Any) -> None:
-    """After a connection error, start the next send on a fresh connection."""
-    with contextlib.suppress(Exception):
-        connection.close()
-    with contextlib.suppress(Exception):
-        connection.open()
 
 
 def _claim(digest_ids: list[int]) -> set[int]:
@@ -267,41 +289,6 @@ def _mark_sent(message_ids: dict[int, str]) -> None:
                 Digest.Status.SENDING,
             ],
         )
-
-
-def _as_transient(error: Exception) -> TransientSendError | None:
-    """The error as a passing one (5xx, 429, timeouts, connection trouble), else None."""
-    if isinstance(error, AnymailError):
-        code = getattr(error, "status_code", None)
-        if code is None and not isinstance(error, AnymailAPIError):
-            return None
-        if code is None or code == 429 or code >= 500:
-            return TransientSendError(describe(error), _retry_after(error))
-        return None
-    if isinstance(error, smtplib.SMTPResponseException):
-        return TransientSendError(describe(error)) if 400 <= error.smtp_code < 500 else None
-    # Timeouts, refused connections and other SMTP trouble (all OSError subclasses).
-    if isinstance(error, OSError):
-        return TransientSendError(describe(error))
-    return None
-
-
-def describe(error: Exception) -> str:
-    """A one-line account of a send error (anymail's own can fail to describe themselves)."""
-    try:
-        text = str(error)
-    except Exception:
-        text = repr(error.args)
-    return f"{error.__class__.__name__}: {text}"[:2000]
-
-
-def _retry_after(error: AnymailError) -> float | None:
-    response = getattr(error, "response", None)
-    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def mark_stale_claims_unknown() -> int:

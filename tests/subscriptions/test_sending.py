@@ -157,8 +157,12 @@ def test_a_server_error_leaves_the_digest_pending_for_a_retry(readers, monkeypat
 def test_too_many_requests_honours_retry_after(readers, monkeypatch):
     fail_sends_with(monkeypatch, esp_error(429, "rate limited", **{"Retry-After": "120"}))
     report = send_after_build(readers)
-    assert report.retry_later == 1
+    # The one that got the 429 waits; so does any that had not started yet (held back, not
+    # failed), and the batch is retried after Retry-After.
+    assert report.retry_later >= 1 and report.sent + report.retry_later == 3
     assert report.retry_after == 120
+    assert report.failed == 0 and not report.paused
+    assert Digest.objects.filter(status="pending").count() == report.retry_later
 
 
 def test_the_task_retries_a_passing_failure_and_then_sends(readers, monkeypatch):
