@@ -336,7 +336,7 @@ def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]
 
 def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:
     """Candidate columns of the latest listed day (the whole window, weekly), most upvoted first."""
-    columns = range(candidates.size)
+    columns: Sequence[int] = range(candidates.size)
     if not weekly:
         listed = [d for d in candidates.days.tolist() if 0 < d <= day.toordinal()]
         latest = max(listed, default=0)
