@@ -7,6 +7,10 @@ checks hold the same settings to the same rules (digest_site/values.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error, register
 
@@ -65,7 +69,7 @@ def _got(value: object) -> str:
 
 
 @register("settings")
-def check_choice_settings(app_configs, **kwargs) -> list[Error]:  # type: ignore[no-untyped-def]
+def check_choice_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     """A setting with a fixed set of values holds one of them."""
     errors = []
     for (name, key), choices in CHOICES.items():
@@ -84,7 +88,7 @@ def check_choice_settings(app_configs, **kwargs) -> list[Error]:  # type: ignore
 
 
 @register("settings")
-def check_number_settings(app_configs, **kwargs) -> list[Error]:  # type: ignore[no-untyped-def]
+def check_number_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     """A numeric setting is a number of its kind within its bounds (a count is positive)."""
     errors = []
     for (name, key), bounds in NUMBERS.items():
@@ -100,7 +104,7 @@ def check_number_settings(app_configs, **kwargs) -> list[Error]:  # type: ignore
 
 
 @register("settings")
-def check_digest_weekday(app_configs, **kwargs) -> list[Error]:  # type: ignore[no-untyped-def]
+def check_digest_weekday(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     """The weekly digest's day is one Celery beat's crontab accepts (migration 0004 uses it)."""
     label, value = _setting("DIGESTS", "WEEKDAY")
     if is_day_of_week(value):

@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -196,6 +196,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: Celery broker and Django cache. Unset (and no BROKER_URL): tasks run in-process.
 REDIS_URL = env_str("REDIS_URL", "")
 
+# Typed by hand: the entries mix text and dictionaries (OPTIONS), which inference cannot see.
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -321,7 +323,7 @@ HEALTH_MAX_DIGEST_AGE_HOURS = env_int("HEALTH_MAX_DIGEST_AGE_HOURS", 36, minimum
 
 # --- Topics and ranking. Weights live here, not in code paths.
 TOPIC_TAG_THRESHOLD = env_float("TOPIC_TAG_THRESHOLD", 0.5, minimum=0)
-RANKING = {
+RANKING: dict[str, float] = {
     # score = RELEVANCE * relevance (0-1, relative to the subscriber's best match)
     #       + POPULARITY * popularity (0-1) + PINNED for papers the editors pinned
     "RELEVANCE": env_float("RANKING_RELEVANCE_WEIGHT", 0.75, minimum=0),
@@ -374,8 +376,9 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 5, minimum=1)
 SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, minimum=1)
 
-# --- Digests.
-DIGESTS = {
+# --- Digests. Values of several types (counts, a choice, a mapping): code reading one knows
+# which it asked for, so the dictionary is not typed per key.
+DIGESTS: dict[str, Any] = {
     "FOR_YOU_COUNT": env_int("DIGEST_FOR_YOU_COUNT", 10, minimum=1),
     "TRENDING_COUNT": env_int("DIGEST_TRENDING_COUNT", 3, minimum=0),
     # With no match for a subscriber: "skip" (no email) or "note" ("nothing new" + trending).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -40,7 +40,7 @@ class UpvoteObservationInline(admin.TabularInline):
     model = UpvoteObservation
     extra = 0
     can_delete = False
-    fields = ["observed_at", "upvotes"]
+    fields = ("observed_at", "upvotes")
     readonly_fields = fields
     ordering = ["-observed_at"]
     verbose_name_plural = "upvote history"
@@ -204,7 +204,12 @@ class IngestRunAdmin(admin.ModelAdmin):
         "skipped_count",
     ]
     list_filter = ["status", "format"]
-    fields = [*(f.name for f in IngestRun._meta.fields if f.name != "skipped"), "skipped_entries"]
+    # Said outright: inferred from the base class, the items could be field groups, which
+    # readonly_fields does not take.
+    fields: ClassVar[tuple[str, ...]] = (
+        *(f.name for f in IngestRun._meta.fields if f.name != "skipped"),
+        "skipped_entries",
+    )
     readonly_fields = fields
     change_list_template = "admin/papers/ingestrun/change_list.html"
 

@@ -251,10 +251,10 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
     title_keys = {row.values["title_key"] for row in rows}
     by_arxiv_id: dict[str, Paper] = {}
     by_title: dict[str, Paper] = {}
-    for paper in Paper.objects.filter(arxiv_id__in=arxiv_ids):
-        by_arxiv_id[paper.arxiv_id] = paper
-    for paper in Paper.objects.filter(title_key__in=title_keys).order_by("id"):
-        by_title.setdefault(paper.title_key, paper)
+    for existing in Paper.objects.filter(arxiv_id__in=arxiv_ids):
+        by_arxiv_id[existing.arxiv_id] = existing
+    for existing in Paper.objects.filter(title_key__in=title_keys).order_by("id"):
+        by_title.setdefault(existing.title_key, existing)
 
     now = timezone.now()
     to_create: list[tuple[Paper, int | None]] = []

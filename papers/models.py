@@ -43,7 +43,9 @@ class Paper(models.Model):
     keywords = models.JSONField(default=list, blank=True, help_text="Keywords a listing gave.")
     hidden = models.BooleanField(default=False, help_text="Never shown or sent.")
     pinned = models.BooleanField(default=False, help_text="Boosted in every digest.")
-    topics = models.ManyToManyField("Topic", through="PaperTopic", related_name="papers")
+    topics: models.ManyToManyField[Topic, PaperTopic] = models.ManyToManyField(
+        "Topic", through="PaperTopic", related_name="papers"
+    )
     terms = models.TextField(
         blank=True,
         editable=False,

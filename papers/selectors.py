@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Paper, PaperTopic, Topic, UpvoteObservation
+
+if TYPE_CHECKING:
+    # Typing only (django-stubs' helper): nothing of it is needed at run time.
+    from django_stubs_ext import WithAnnotations
 
 SEARCH_RESULTS_LIMIT = 50
 
@@ -84,9 +89,15 @@ def search_papers(*, query: str, topic: Topic | None = None) -> QuerySet[Paper]:
     return with_shown_tags(ordered)
 
 
+class Growth(TypedDict):
+    """What ``with_growth`` adds to each paper (so type checking knows ``growth``)."""
+
+    growth: int
+
+
 def with_growth(
-    papers: QuerySet[Paper], *, hours: int = 24, now: datetime | None = None
-) -> QuerySet[Paper]:
+    papers: QuerySet[Paper], *, hours: float = 24, now: datetime | None = None
+) -> QuerySet[WithAnnotations[Paper, Growth]]:
     """``papers`` annotated with ``growth``: upvotes gained over the last ``hours``.
 
     Measured from the last count seen before the window opened (zero if none was).

@@ -72,7 +72,7 @@ def tag_papers(*, paper_ids: Iterable[int]) -> int:
             .exclude(origin=PaperTopic.Origin.AUTO)
             .values_list("paper_id", "topic_id")
         }
-        tags = []
+        tags: list[PaperTopic] = []
         for paper_id, title, abstract in Paper.objects.filter(pk__in=batch).values_list(
             "pk", "title", "abstract"
         ):

@@ -55,7 +55,7 @@ def paper_list(request: HttpRequest) -> HttpResponse:
         raise Http404("No such topic.")
     # NUL can reach a query string but not a PostgreSQL text parameter.
     query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
-    context = {"topics": topics, "topic": topic, "query": query}
+    context: dict[str, object] = {"topics": topics, "topic": topic, "query": query}
     if query:
         context["papers"] = list(search_papers(query=query, topic=topic))
         return render(request, "papers/paper_list.html", context)
@@ -74,7 +74,11 @@ def day_archive(request: HttpRequest, day: str) -> HttpResponse:
         parsed = date.fromisoformat(day)
     except ValueError:
         raise Http404("Not a date.") from None
-    context = {"topics": list(Topic.objects.order_by("name")), "topic": None, "query": ""}
+    context: dict[str, object] = {
+        "topics": list(Topic.objects.order_by("name")),
+        "topic": None,
+        "query": "",
+    }
     context.update(_day_context(parsed, None))
     if not context["papers"]:
         raise Http404("No papers that day.")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
@@ -11,7 +14,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 @register(Tags.security, deploy=True)
-def check_site_url(app_configs, **kwargs) -> list[Warning]:  # type: ignore[no-untyped-def]
+def check_site_url(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Warning]:
     """Every link in every email starts with SITE_URL: it must be the public address."""
     url = urlsplit(settings.SITE_URL)
     if url.hostname in LOCAL_HOSTS or not url.hostname:

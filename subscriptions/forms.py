@@ -61,6 +61,7 @@ class InterestsForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data; only an override may not
         if self.errors:
             return data
         try:

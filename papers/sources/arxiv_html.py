@@ -211,7 +211,10 @@ def _field_text(dd: Tag, css_class: str) -> str:
     parts = [
         piece
         for piece in element.find_all(string=True)
-        if not (isinstance(piece.parent, Tag) and "descriptor" in piece.parent.get("class", ()))
+        if not (
+            isinstance(piece.parent, Tag)
+            and "descriptor" in piece.parent.get_attribute_list("class")
+        )
     ]
     return clean_text("".join(parts))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
@@ -23,7 +24,7 @@ class DigestItemInline(admin.TabularInline):
     model = DigestItem
     extra = 0
     can_delete = False
-    fields = ["section", "position", "paper", "score", "reasons"]
+    fields = ("section", "position", "paper", "score", "reasons")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -64,9 +65,7 @@ class DigestAdmin(admin.ModelAdmin):
         for digest in digests:
             self.log_change(request, digest, "Queued for another send.")
         for period, first_id, last_id in ranges:
-            transaction.on_commit(
-                lambda p=period, f=first_id, last=last_id: send_pending_batch.delay(p, f, last)
-            )
+            transaction.on_commit(partial(send_pending_batch.delay, period, first_id, last_id))
         self.message_user(request, f"{len(digests)} failed digests queued to be sent again.")
         return None
 

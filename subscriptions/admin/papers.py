@@ -20,7 +20,7 @@ class DigestsOfPaperInline(admin.TabularInline):
     fk_name = "paper"
     extra = 0
     can_delete = False
-    fields = ["digest", "subscriber", "section", "position", "score"]
+    fields = ("digest", "subscriber", "section", "position", "score")
     readonly_fields = fields
     verbose_name_plural = "digests that included this paper"
 

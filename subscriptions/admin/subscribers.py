@@ -31,7 +31,7 @@ _EXPORT_CHUNK = 2000
 class FeedbackInline(admin.TabularInline):
     model = Feedback
     extra = 0
-    fields = ["paper", "signal", "created_at"]
+    fields = ("paper", "signal", "created_at")
     readonly_fields = fields
     can_delete = False
 
@@ -45,7 +45,7 @@ class FeedbackInline(admin.TabularInline):
 class DigestInline(admin.TabularInline):
     model = Digest
     extra = 0
-    fields = ["period", "status", "sent_at", "error", "open_link"]
+    fields = ("period", "status", "sent_at", "error", "open_link")
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -141,7 +141,9 @@ class SubscriberAdmin(admin.ModelAdmin):
         self.message_user(request, f"Suppressed {len(people)} subscribers.")
 
     @admin.action(description="Export selected as CSV")
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Subscriber]) -> HttpResponse:
+    def export_csv(
+        self, request: HttpRequest, queryset: QuerySet[Subscriber]
+    ) -> StreamingHttpResponse:
         ids = queryset.values("pk")
         response = StreamingHttpResponse(_csv_rows(ids), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'

@@ -91,7 +91,7 @@ def _same_face(face: PaperFace) -> PaperFace:
     return _faces.setdefault(face, face)
 
 
-_FACE_FIELDS = ("pk", "title", "authors", "author_count", "upvotes", "abstract")
+_FACE_FIELDS: tuple[str, ...] = ("pk", "title", "authors", "author_count", "upvotes", "abstract")
 _FACE_FIELDS += ("arxiv_url", "pdf_url", "github_url")
 
 

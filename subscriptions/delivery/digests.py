@@ -126,7 +126,7 @@ class _Plan:
 def _plan(*, day: date, frequency: str, rows: Sequence[tuple]) -> _Plan:
     candidates = candidate_set_for(day=day, frequency=frequency)
     interests = _interests_of(rows)
-    sent = _already_sent([i.subscriber_id for i in interests], candidates.paper_ids)
+    sent = _already_sent([_subscriber_of(i) for i in interests], candidates.paper_ids)
     for_you = rank_papers_for(
         subscribers=interests,
         candidates=candidates,
@@ -136,10 +136,16 @@ def _plan(*, day: date, frequency: str, rows: Sequence[tuple]) -> _Plan:
     )
     pool = _trending_columns(candidates, day, weekly=frequency == Subscriber.Frequency.WEEKLY)
     trending = [
-        _trending_for(person, picks, sent.get(person.subscriber_id, set()), candidates, pool)
+        _trending_for(person, picks, sent.get(_subscriber_of(person), set()), candidates, pool)
         for person, picks in zip(interests, for_you, strict=True)
     ]
     return _Plan(interests, for_you, trending)
+
+
+def _subscriber_of(interests: Interests) -> int:
+    """Whose these interests are: ``_interests_of`` reads them for a subscriber, always."""
+    assert interests.subscriber_id is not None
+    return interests.subscriber_id
 
 
 def _is_empty(for_you: list[RankedPaper], trending: list[RankedPaper]) -> bool:
@@ -176,7 +182,7 @@ def _build(day: date, frequency: str, period: str, first_id: int, last_id: int) 
             plan.interests, plan.for_you, plan.trending, strict=True
         ):
             digest = Digest(
-                subscriber_id=person.subscriber_id, period=period, day=day, frequency=frequency
+                subscriber_id=_subscriber_of(person), period=period, day=day, frequency=frequency
             )
             if _is_empty(for_you, trending):
                 digest.status = Digest.Status.SKIPPED
@@ -229,7 +235,9 @@ def _insert_items(rows: Iterable[tuple]) -> None:
     meta = DigestItem._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    columns = ", ".join(quote(meta.get_field(name).column) for name in _ITEM_FIELDS)
+    # From the concrete fields (get_field may also answer a relation, which has no column).
+    column = {field.name: field.column for field in meta.concrete_fields}
+    columns = ", ".join(quote(column[name]) for name in _ITEM_FIELDS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -328,7 +336,7 @@ def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]
 
 def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:
     """Candidate columns of the latest listed day (the whole window, weekly), most upvoted first."""
-    columns = range(candidates.size)
+    columns: Sequence[int] = range(candidates.size)
     if not weekly:
         listed = [d for d in candidates.days.tolist() if 0 < d <= day.toordinal()]
         latest = max(listed, default=0)

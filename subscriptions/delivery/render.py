@@ -59,7 +59,7 @@ def _paper_stencil(name: str, face: PaperFace, site_url: str, with_reasons: bool
 def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...], dict[str, str]]:
     """A paper's shape (what it has to show) and values, made once for all its fragments
     (the dictionary is shared: read it, never change it)."""
-    shape = (bool(face.upvotes), len(face.topics))
+    shape: tuple[bool | int, ...] = (bool(face.upvotes), len(face.topics))
     shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
     values = {
         "title": face.title,

@@ -272,8 +272,11 @@ def _mark_sent(message_ids: dict[int, str]) -> None:
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
 
+    # From the concrete fields (get_field may also answer a relation, which has no column).
+    concrete = {field.name: field for field in meta.concrete_fields}
+
     def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
+        return quote(concrete[name].column)
 
     values = ", ".join(["(%s, %s)"] * len(message_ids))
     with connection.cursor() as cursor:

@@ -68,7 +68,7 @@ class Stencil:
     ) -> Stencil:
         """Render ``template_name`` once, with a marker where each of ``slots`` goes."""
         marked = {**context, **{name: slot(name) for name in slots}}
-        text = render_to_string(template_name, marked)
+        text: str = render_to_string(template_name, marked)  # postprocess may drop "safe"
         if postprocess is not None:
             text = postprocess(text)
         pieces = _SLOT.split(text)

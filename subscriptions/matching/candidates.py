@@ -310,21 +310,22 @@ def candidate_papers(
     """
     visible = papers.filter(hidden=False)
     hours = settings.RANKING["GROWTH_WINDOW_HOURS"]
-    rows = list(
-        with_growth(visible, hours=hours, now=now).values_list(
-            "pk",
-            "title",
-            "abstract",
-            "authors",
-            "upvotes",
-            "growth",
-            "featured_on",
-            "published_on",
-            "pinned",
-            "terms",
-            named=True,
-        )
+    # Named before list() reads it: inside the call, django-stubs makes its row type twice
+    # and then finds the two different.
+    values = with_growth(visible, hours=hours, now=now).values_list(
+        "pk",
+        "title",
+        "abstract",
+        "authors",
+        "upvotes",
+        "growth",
+        "featured_on",
+        "published_on",
+        "pinned",
+        "terms",
+        named=True,
     )
+    rows = list(values)
     # A subquery rather than a list of ids: no limit on how many candidates there are.
     ids = visible.values("pk")
     tags: dict[int, dict[int, float]] = {}

@@ -58,11 +58,13 @@ class PhraseVectorizer:
 
     def column(self, words: Sequence[str]) -> int | None:
         """The column of the feature these (one to three) stemmed words make, if any."""
-        ids = [self._word_ids.get(word) for word in words]
-        if not ids or len(ids) > MAX_NGRAM or None in ids:
+        if not words or len(words) > MAX_NGRAM:
             return None
         number = 0
-        for word_id in ids:
+        for word in words:
+            word_id = self._word_ids.get(word)
+            if word_id is None:
+                return None
             number = number * self._base + word_id
         index = int(np.searchsorted(self._features, number))
         found = index < len(self._features) and self._features[index] == number

@@ -94,7 +94,7 @@ def record_tracking_event(event: AnymailTrackingEvent, esp_name: str) -> bool:
     """
     if not event.recipient:
         return False
-    subscribers = Subscriber.objects.with_email(event.recipient)
+    subscribers: QuerySet[Subscriber] = Subscriber.objects.with_email(event.recipient)
     if event.event_type in _REACHED_THE_READER:
         subscribers.filter(soft_bounces__gt=0).update(soft_bounces=0)
         return False

@@ -48,7 +48,7 @@ class Command(BaseCommand):
             except ValueError as error:
                 raise CommandError(str(error)) from None
         picks = preview_picks(interests=interests, since=since, limit=options["limit"])
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "title": pick.title,
                 "arxiv_id": pick.arxiv_id,
