@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import re
 from base64 import b64encode
+from collections.abc import Sequence
 from email import charset as Charset
 from email.generator import BytesGenerator
 from email.message import Message
@@ -140,7 +141,8 @@ class Multipart(SafeMIMEMultipart):
         super().set_boundary(boundary)
         self._boundary = boundary
 
-    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
+    # Django's MIMEMixin.as_bytes takes a line separator where Message.as_bytes takes a policy.
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:  # type: ignore[override]
         written = None if unixfrom else self._written(linesep)
         if written is not None:
             return written
@@ -245,7 +247,11 @@ _UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def check_headers(email: EmailMultiAlternatives) -> None:
     """Raise ``BadHeaderError`` if any address or header value of ``email`` holds a control
     or line-separator character; our emails never need one."""
-    values = {"Subject": [email.subject], "From": [email.from_email], "To": email.to}
+    values: dict[str, Sequence[Any]] = {
+        "Subject": [email.subject],
+        "From": [email.from_email],
+        "To": email.to,
+    }
     values |= {"Cc": email.cc, "Bcc": email.bcc, "Reply-To": email.reply_to}
     values |= {name: [value] for name, value in email.extra_headers.items()}
     for name, items in values.items():
@@ -267,8 +273,8 @@ class Email(EmailMultiAlternatives):
         # Django's EmailMessage.message(), with our parts and the subject encoded our way.
         check_headers(self)
         encoding = self.encoding or settings.DEFAULT_CHARSET
-        msg = self._create_message(TextPart(self.body, self.content_subtype, encoding))
-        name, subject = _checked_subject("Subject", encoded_words(self.subject), encoding)
+        msg = self._create_message(TextPart(str(self.body), self.content_subtype, encoding))
+        name, subject = _checked_subject("Subject", encoded_words(str(self.subject)), encoding)
         Message.__setitem__(msg, name, subject)
         msg["From"] = self.extra_headers.get("From", self.from_email)
         self._set_list_header_if_not_empty(msg, "To", self.to)
@@ -299,10 +305,8 @@ class Email(EmailMultiAlternatives):
         )
         if self.body:
             multipart.attach(msg)
-        for alternative in self.alternatives:
-            multipart.attach(
-                self._create_mime_attachment(alternative.content, alternative.mimetype)
-            )
+        for content, mimetype in self.alternatives:
+            multipart.attach(self._create_mime_attachment(content, mimetype))
         return multipart
 
     def _create_mime_attachment(self, content: Any, mimetype: str) -> Any:

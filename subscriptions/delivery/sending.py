@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import BadHeaderError
@@ -119,7 +120,7 @@ def _send_chunks(
                         break
                     chunk = _start(digests, contents=contents, pool=pool, report=report)
                     for send in chunk.sends:
-                        send.add_done_callback(lambda _, chunk=chunk: answered.put(chunk))
+                        send.add_done_callback(partial(_answered, answered, chunk))
                     waiting += chunk.unanswered
                     open_chunks.append(chunk)
                 if not open_chunks:
@@ -139,6 +140,10 @@ def _send_chunks(
                 waiting -= 1
             while open_chunks:
                 _finish(open_chunks.popleft(), pool=pool, report=report)
+
+
+def _answered(answers: queue.SimpleQueue[_Chunk], chunk: _Chunk, _: Future[Outcome]) -> None:
+    answers.put(chunk)  # from the sending thread: the main loop counts it
 
 
 def _start(
