@@ -21,7 +21,7 @@ from subscriptions.delivery.digests import (
     preview_digest_batch,
     subscriber_id_ranges,
 )
-from subscriptions.delivery.sending import SendReport, send_pending_digests
+from subscriptions.delivery.sending import Progress, SendReport, send_pending_digests
 from subscriptions.models import DigestRun
 
 
@@ -65,22 +65,30 @@ def finish_run(*, day: date, frequency: str) -> None:
 
 
 def process_batch(
-    *, day: date, frequency: str, first_id: int, last_id: int
+    *, day: date, frequency: str, first_id: int, last_id: int, progress: Progress | None = None
 ) -> tuple[BuildResult, SendReport]:
     """Build, then send, the digests of one batch. Safe to run again: both steps resume."""
     with collecting_only_new_objects():
         built = build_digest_batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
+        period = period_of(day=day, frequency=frequency)
         report = send_pending_digests(
-            period=period_of(day=day, frequency=frequency), first_id=first_id, last_id=last_id
+            period=period, first_id=first_id, last_id=last_id, progress=progress
         )
     return built, report
 
 
-def run_in_process(*, day: date, frequency: str) -> RunTotals:
-    """The whole run in this process, batch after batch (the ``send_digests`` command)."""
+def run_in_process(*, day: date, frequency: str, progress: Progress | None = None) -> RunTotals:
+    """The whole run in this process, batch after batch (the ``send_digests`` command).
+
+    ``progress`` is told how many digests were sent or failed as each chunk is recorded.
+    """
     totals = RunTotals()
     for first_id, last_id in start_run(day=day, frequency=frequency):
-        totals.add(*process_batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id))
+        totals.add(
+            *process_batch(
+                day=day, frequency=frequency, first_id=first_id, last_id=last_id, progress=progress
+            )
+        )
     finish_run(day=day, frequency=frequency)
     return totals
 

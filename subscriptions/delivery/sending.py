@@ -18,7 +18,7 @@ import logging
 import queue
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -53,11 +53,17 @@ class SendReport:
     last_error: str = ""
 
 
-def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendReport:
+Progress = Callable[[int], None]
+
+
+def send_pending_digests(
+    *, period: str, first_id: int, last_id: int, progress: Progress | None = None
+) -> SendReport:
     """Send this period's pending digests of subscribers with ids in [first_id, last_id].
 
     Permanent failures mark the digest failed; transient ones leave it pending and say when
     to try again. After ``MAX_CONSECUTIVE_FAILURES`` failures in a row the run is paused.
+    ``progress`` is told how many digests were decided each time a chunk is recorded.
     """
     report = SendReport()
     run = DigestRun.objects.filter(period=period).first()
@@ -76,7 +82,7 @@ def send_pending_digests(*, period: str, first_id: int, last_id: int) -> SendRep
     )
     size = settings.DIGESTS["SEND_CHUNK_SIZE"]
     chunks = [digests[start : start + size] for start in range(0, len(digests), size)]
-    _send_chunks(chunks, contents=digest_contents(digests), report=report)
+    _send_chunks(chunks, contents=digest_contents(digests), report=report, progress=progress)
     return report
 
 
@@ -101,7 +107,11 @@ class _Chunk:
 
 
 def _send_chunks(
-    chunks: Iterable[Sequence[Digest]], *, contents: dict[int, Content], report: SendReport
+    chunks: Iterable[Sequence[Digest]],
+    *,
+    contents: dict[int, Content],
+    report: SendReport,
+    progress: Progress | None = None,
 ) -> None:
     """Send chunk after chunk through one pool, keeping it fed: the next chunk is claimed
     while fewer than ``SEND_CONCURRENCY`` sends are waiting, and each chunk is recorded as
@@ -129,7 +139,9 @@ def _send_chunks(
                     answered.get().unanswered -= 1
                     waiting -= 1
                 while open_chunks and not open_chunks[0].unanswered:
-                    _finish(open_chunks.popleft(), pool=pool, report=report)
+                    decided = _finish(open_chunks.popleft(), pool=pool, report=report)
+                    if progress is not None:
+                        progress(decided)
         finally:
             # Also after an unexpected error here: nothing more starts, what is under way
             # is answered, and every open chunk is recorded (what was not tried goes back
@@ -177,9 +189,10 @@ class _Outcomes:
     not_tried: list[int] = field(default_factory=list)  # never handed to the ESP
 
 
-def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> None:
+def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> int:
     """Count a chunk's answers (pausing the run after too many failures in a row), then
-    record them. A send in doubt is left "sending", to become "unknown"."""
+    record them; return how many were sent or failed for good. A send in doubt is left
+    "sending", to become "unknown"."""
     outcomes = _Outcomes()
     for digest_id, error in chunk.refused.items():
         report.last_error = outcomes.failed[digest_id] = error
@@ -213,6 +226,7 @@ def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> None:
             _pause(chunk.period, report)
             pool.stop()
     _record(outcomes)
+    return len(outcomes.sent) + len(outcomes.failed)
 
 
 def _pause(period: str, report: SendReport) -> None:

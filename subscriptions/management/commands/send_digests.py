@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from tqdm import tqdm
 
 from papers.ingest import parse_day
 from subscriptions.delivery.runs import preview_run, run_in_process
@@ -34,7 +36,8 @@ class Command(BaseCommand):
                 f"skip {totals.empty} with nothing new"
             )
             return
-        totals = run_in_process(day=day, frequency=frequency)
+        with self._progress(frequency) as bar:
+            totals = run_in_process(day=day, frequency=frequency, progress=bar.update)
         self.stdout.write(
             f"{frequency} digests for {day}: built {totals.built}, sent {totals.sent}, "
             f"skipped {totals.empty + totals.skipped}, failed {totals.failed}"
@@ -44,3 +47,35 @@ class Command(BaseCommand):
             self.stderr.write(
                 "Sending is paused after too many failures: see the digest run in the admin."
             )
+
+    def _progress(self, frequency: str) -> tqdm | _LoggedProgress:
+        """Digests decided so far and the live rate: a bar on a terminal, a line every half
+        minute elsewhere (a log). How many there will be is known only once each is built."""
+        stream = cast(TextIO, self.stderr._out)  # the raw stream: tqdm writes its own endings
+        if not stream.isatty():
+            return _LoggedProgress(stream, f"sending {frequency} digests")
+        return tqdm(desc=f"sending {frequency} digests", unit=" digests", file=stream)
+
+
+class _LoggedProgress:
+    """A progress line every ``interval`` seconds, for output that is not a terminal."""
+
+    def __init__(self, stream: TextIO, label: str, interval: float = 30.0) -> None:
+        self._stream, self._label, self._interval = stream, label, interval
+        self._start = self._last = time.monotonic()
+        self._done = 0
+
+    def __enter__(self) -> _LoggedProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def update(self, count: int) -> None:
+        self._done += count
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            rate = self._done / max(now - self._start, 1e-9)
+            self._stream.write(f"{self._label}: {self._done} so far, {rate:.0f}/s\n")
+            self._stream.flush()
