@@ -42,8 +42,9 @@ local paused_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused_until - now > tonumber(ARGV[3]) then
     return tostring(paused_until - now)
 end
-local next_slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now, paused_until)
+local next_slot = math.max(now, paused_until)
 if interval > 0 then
+    next_slot = math.max(next_slot, tonumber(redis.call('GET', KEYS[1]) or '0'))
     redis.call('SET', KEYS[1], tostring(next_slot + interval), 'PX', 60000)
 end
 return tostring(math.max(0, next_slot - tolerance - now))
@@ -126,11 +127,10 @@ class RedisThrottle:
         self._book = self._redis.register_script(_BOOK_A_SLOT)
         self._pause = self._redis.register_script(_PAUSE_ALL)
 
-    def wait_for_turn(self, stop: threading.Event) -> bool:
-        wait = float(
-            self._book(keys=[_SLOT_KEY, _PAUSE_KEY], args=[self._interval, self._tolerance])
-        )
-        return not stop.wait(wait) if wait else not stop.is_set()
+    def wait_for_turn(self, stop: threading.Event) -> float:
+        keys, args = [_SLOT_KEY, _PAUSE_KEY], [self._interval, self._tolerance, LONGEST_WAIT]
+        wait = float(self._book(keys=keys, args=args))
+        return wait if wait > LONGEST_WAIT else _sleep(wait, stop)
 
     def pause_all(self, seconds: float) -> None:
         self._pause(keys=[_PAUSE_KEY], args=[seconds])

@@ -9,7 +9,7 @@ import pytest
 
 from subscriptions.delivery.pool import Result, SendPool
 from subscriptions.delivery.runs import run_in_process
-from subscriptions.delivery.throttle import LONGEST_WAIT, LocalThrottle
+from subscriptions.delivery.throttle import LONGEST_WAIT, LocalThrottle, RedisThrottle
 from subscriptions.models import Digest
 from tests.factories import make_subscriber
 from tests.support import overlap_backend
@@ -99,3 +99,26 @@ def test_a_day_sent_concurrently_reaches_everyone_once(overlap, seeded, settings
     assert statuses.pop("r7@example.org") == "failed"
     assert set(statuses.values()) == {"sent"}
     assert run_in_process(day=date(2025, 11, 6), **DAY_ARGS).sent == 0
+
+
+@pytest.mark.redis
+def test_a_pause_one_worker_was_asked_for_holds_every_worker_sharing_redis(redis_url):
+    one, other = RedisThrottle(None, redis_url), RedisThrottle(None, redis_url)
+    assert other.wait_for_turn(threading.Event()) == 0
+    one.pause_all(LONGEST_WAIT + 60)  # the ESP answered 429 with Retry-After to one of them
+    assert LONGEST_WAIT + 59 < other.wait_for_turn(threading.Event()) <= LONGEST_WAIT + 60
+
+
+@pytest.mark.redis
+def test_workers_sharing_redis_book_slots_on_one_time_line(redis_url):
+    # Two a second for both together, no burst: the second sender's slot is half a second
+    # after the first's, whichever worker books it. Stopped before then, it gives up; a
+    # sender with its own slot (no limit) goes at once.
+    one, other = RedisThrottle(2, redis_url), RedisThrottle(2, redis_url)
+    assert one.wait_for_turn(threading.Event()) == 0
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    assert other.wait_for_turn(stop) == math.inf
+    unlimited = threading.Event()
+    threading.Timer(0.2, unlimited.set).start()
+    assert RedisThrottle(None, redis_url).wait_for_turn(unlimited) == 0
