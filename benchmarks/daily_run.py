@@ -57,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
@@ -203,11 +203,16 @@ def run(count: int, warm_up: int) -> dict[str, float]:
     }
 
 
-def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
-    """``count`` worker processes on this process's database and broker."""
+def start_workers(
+    count: int, log_dir: Path, environ: Mapping[str, str] | None = None
+) -> list[subprocess.Popen]:
+    """``count`` worker processes on this process's database and broker, with ``environ``
+    (default: this one's, sending through the serialising backend)."""
     # cwd: ``python -m`` puts the repository root on the path, so the workers can import
     # this module's backend (importing it runs nothing).
-    env = {**os.environ, "EMAIL_BACKEND": "benchmarks.daily_run.SerialisingBackend"}
+    env = dict(
+        environ or {**os.environ, "EMAIL_BACKEND": "benchmarks.daily_run.SerialisingBackend"}
+    )
     workers = []
     for n in range(count):
         with (log_dir / f"worker{n}.log").open("wb") as log:
