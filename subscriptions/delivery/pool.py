@@ -20,6 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+import urllib3
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.core.mail import get_connection
 
@@ -34,7 +36,7 @@ class Result(enum.Enum):
     RETRY = "retry"  # the ESP could not take it now (5xx, 429, timeout): not sent, try later
     NOT_TRIED = "not tried"  # the pool was stopped before it was handed over
     HELD = "held back"  # every sender is paused (the ESP said wait): not sent, try later
-    IN_DOUBT = "in doubt"  # our own code broke around the hand-over: the ESP may have it
+    IN_DOUBT = "in doubt"  # sent but unanswered, or our code broke around it: may be there
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,9 @@ class SendPool:
         except (AnymailRecipientsRefused, smtplib.SMTPRecipientsRefused) as error:
             return Outcome(digest_id, Result.FAILED, describe(error))
         except Exception as error:
+            if may_have_reached_the_esp(error):
+                # Sent, never answered: it may be in the ESP's hands, so never resent blindly.
+                return Outcome(digest_id, Result.IN_DOUBT, describe(error))
             transient = as_transient(error)
             if transient is None:
                 return Outcome(digest_id, Result.FAILED, describe(error))
@@ -144,6 +149,23 @@ class TransientSendError(Exception):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def may_have_reached_the_esp(error: Exception) -> bool:
+    """Whether the request went out and the answer was lost (a read timeout, a connection
+    dropped after sending): the ESP may have taken the message. A connection that could not
+    be made, or an answer of any kind, says it did not."""
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    if isinstance(error, requests.ReadTimeout):
+        return True
+    if isinstance(error, requests.ConnectionError):
+        # anymail raises its own error of the requests error's type, from the original
+        cause = error.__cause__ if isinstance(error.__cause__, Exception) else error
+        reason = cause.args[0] if cause.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the reason
+        return not isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
 
 
 def as_transient(error: Exception) -> TransientSendError | None:
