@@ -26,7 +26,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import BadHeaderError
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
@@ -51,6 +51,7 @@ class SendReport:
     paused: bool = False
     failures_in_a_row: int = 0
     last_error: str = ""
+    pause_reason: str = ""
 
 
 Progress = Callable[[int], None]
@@ -104,6 +105,7 @@ class _Chunk:
     sends: list[Future[Outcome]] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)  # digest id -> why it cannot go
     unanswered: int = 0
+    outcomes: _Outcomes | None = None  # once counted
 
 
 def _send_chunks(
@@ -139,7 +141,8 @@ def _send_chunks(
                     answered.get().unanswered -= 1
                     waiting -= 1
                 while open_chunks and not open_chunks[0].unanswered:
-                    decided = _finish(open_chunks.popleft(), pool=pool, report=report)
+                    decided = _finish(open_chunks[0], pool=pool, report=report)
+                    open_chunks.popleft()
                     if progress is not None:
                         progress(decided)
         finally:
@@ -151,7 +154,8 @@ def _send_chunks(
                 answered.get().unanswered -= 1
                 waiting -= 1
             while open_chunks:
-                _finish(open_chunks.popleft(), pool=pool, report=report)
+                _finish(open_chunks[0], pool=pool, report=report)
+                open_chunks.popleft()
 
 
 def _answered(answers: queue.SimpleQueue[_Chunk], chunk: _Chunk, _: Future[Outcome]) -> None:
@@ -192,7 +196,36 @@ class _Outcomes:
 def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> int:
     """Count a chunk's answers (pausing the run after too many failures in a row), then
     record them; return how many were sent or failed for good. A send in doubt is left
-    "sending", to become "unknown"."""
+    "sending", to become "unknown".
+
+    A database connection dropped meanwhile (a failover) is opened again once: what the
+    ESP took must be recorded as sent, and what was not tried put back to pending.
+    """
+    if chunk.outcomes is None:
+        paused_before = report.paused
+        chunk.outcomes = _count(chunk, report)
+        if report.paused and not paused_before:
+            pool.stop()
+            _once_more_after_a_dropped_connection(lambda: _pause(chunk.period, report))
+    outcomes = chunk.outcomes
+    _once_more_after_a_dropped_connection(lambda: _record(outcomes))
+    return len(outcomes.sent) + len(outcomes.failed)
+
+
+def _once_more_after_a_dropped_connection(write: Callable[[], None]) -> None:
+    try:
+        write()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise  # the transaction is lost with the connection: the caller's to handle
+        logger.warning("the database connection dropped; recording over a new one")
+        connection.close()
+        write()
+
+
+def _count(chunk: _Chunk, report: SendReport) -> _Outcomes:
+    """A chunk's answers by kind, added to the report; the report is paused after
+    ``MAX_CONSECUTIVE_FAILURES`` failures in a row."""
     outcomes = _Outcomes()
     for digest_id, error in chunk.refused.items():
         report.last_error = outcomes.failed[digest_id] = error
@@ -223,19 +256,18 @@ def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> int:
         report.failures_in_a_row += 1
         limit = settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]
         if report.failures_in_a_row >= limit and not report.paused:
-            _pause(chunk.period, report)
-            pool.stop()
-    _record(outcomes)
-    return len(outcomes.sent) + len(outcomes.failed)
+            report.paused = True
+            report.pause_reason = (
+                f"paused after {report.failures_in_a_row} failed sends in a row "
+                f"(last: {report.last_error})"
+            )
+    return outcomes
 
 
 def _pause(period: str, report: SendReport) -> None:
     """Stop the run: the ESP is probably down. Clearing the reason in the admin resumes it."""
-    last = report.last_error
-    reason = f"paused after {report.failures_in_a_row} failed sends in a row (last: {last})"
-    DigestRun.objects.filter(period=period).update(paused_reason=reason)
-    logger.error("digests for %s: %s", period, reason)
-    report.paused = True
+    DigestRun.objects.filter(period=period).update(paused_reason=report.pause_reason)
+    logger.error("digests for %s: %s", period, report.pause_reason)
 
 
 def _claim(digest_ids: list[int]) -> set[int]:

@@ -1,23 +1,19 @@
 """The PostgreSQL connection drops in the middle of sending a day's digests.
 
-The ESP accepts a digest, then the database connection is terminated (as a failover or an
-administrator would) before the chunk of digests it was in can be recorded as sent. The run
-must stop with a database error and leave nothing half-done: what was recorded sent was
-delivered, what was not reached is still pending, and the chunk in flight stays "sending".
-Rerunning sends the pending ones; the chunk in flight becomes "unknown" (the ESP has them)
-and is never sent twice.
+The ESP accepts a digest, then the run's database connection is terminated (as a failover
+or an administrator would) before the chunk it was in is recorded as sent. The run records
+it over a new connection: what the ESP took is "sent", what was not tried is pending, and
+nothing is left in doubt. Rerunning sends the pending ones; nobody gets two digests.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from django.conf import settings as django_settings
 from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import F
 
 from subscriptions.delivery.digests import build_digest_batch
 from subscriptions.delivery.runs import run_in_process, start_run
@@ -68,35 +64,28 @@ def test_a_dropped_database_connection_mid_run_sends_nobody_two_digests(
     assert built["pending"] >= DROP_AFTER + 2, built
 
     dropping_backend.arm(drop_after=DROP_AFTER)
-    with pytest.raises((OperationalError, InterfaceError)) as raised:
+    try:
         run_in_process(day=DAY, frequency="daily")
+    except (OperationalError, InterfaceError) as error:
+        # The drop may also meet the run at a claim or a build, which stop it: the chunks
+        # already claimed are recorded first, over a new connection.
+        print(f"\nthe run stopped with {type(error).__name__}: {error}".rstrip())
+        connection.close()  # what a worker does with a broken connection before the next task
     assert dropping_backend.dropped_pid is not None
-    print(f"\nthe run stopped with {raised.type.__name__}: {raised.value}".rstrip())
-    connection.close()  # what a worker does with a broken connection before the next task
 
-    # Nothing half-done: recorded sent == delivered, except the chunk in flight ("sending"),
-    # whose digests the ESP all took before the chunk could be recorded.
+    # Nothing half-done and nothing in doubt: recorded sent == delivered, once each.
     after_drop = statuses()
     received = emails_per_address()
-    in_flight = after_drop["sending"]
-    assert 1 <= in_flight <= CHUNK_SIZE, after_drop
-    assert after_drop["sent"] < DROP_AFTER <= after_drop["sent"] + in_flight, after_drop
-    assert set(after_drop) <= {"sent", "sending", "pending", "skipped"}, after_drop
-    assert after_drop["pending"] == built["pending"] - after_drop["sent"] - in_flight, after_drop
-    assert set(received) == addresses("sent") | addresses("sending")
+    assert after_drop["sent"] >= DROP_AFTER, after_drop
+    assert set(after_drop) <= {"sent", "pending", "skipped"}, after_drop
+    assert set(received) == addresses("sent")
     assert set(received.values()) == {1}
-    assert not addresses("pending") & set(received)
 
     # The rerun sends what is pending, and only that.
     totals = run_in_process(day=DAY, frequency="daily")
     assert totals.sent == after_drop["pending"]
     assert (totals.failed, totals.retry_later, totals.built) == (0, 0, 0)
-    # The sweep, STALE_CLAIM_MINUTES later: the chunk in flight is "unknown", not resent.
-    Digest.objects.filter(period=PERIOD, status=Digest.Status.SENDING).update(
-        claimed_at=F("claimed_at")
-        - timedelta(minutes=django_settings.DIGESTS["STALE_CLAIM_MINUTES"] + 1)
-    )
-    assert mark_stale_claims_unknown() == in_flight
+    assert mark_stale_claims_unknown() == 0
     assert run_in_process(day=DAY, frequency="daily").sent == 0
 
     final = statuses()
@@ -106,9 +95,7 @@ def test_a_dropped_database_connection_mid_run_sends_nobody_two_digests(
     )
     assert set(per_subscriber) == set(Subscriber.objects.values_list("pk", flat=True))
     assert set(per_subscriber.values()) == {1}
-    assert set(final) <= {"sent", "unknown", "skipped"}, final
-    assert final["unknown"] == in_flight and final["sent"] == built["pending"] - in_flight, final
-    assert final["skipped"] == built["skipped"], final
-    # Everyone with something to read got it exactly once (the "unknown" one too).
+    assert set(final) <= {"sent", "skipped"}, final
+    assert final["sent"] == built["pending"] and final["skipped"] == built["skipped"], final
     assert set(received.values()) == {1}, received
-    assert set(received) == addresses("sent") | addresses("unknown")
+    assert set(received) == addresses("sent")

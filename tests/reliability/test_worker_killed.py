@@ -203,6 +203,9 @@ def test_a_worker_killed_mid_batch_and_restarted_sends_each_digest_once(
             email_backend="tests.support.slow_backend.SlowEmlBackend",
             DIGEST_BATCH_SIZE=str(BATCH_SIZE),
             DIGEST_SEND_CHUNK_SIZE=str(CHUNK_SIZE),
+            # Two in flight: the next chunk is claimed only while fewer are waiting, so a
+            # batch still has digests pending while one is being sent.
+            DIGEST_SEND_CONCURRENCY="2",
             CELERY_VISIBILITY_TIMEOUT="10",
         ),
         logs=tmp_path,

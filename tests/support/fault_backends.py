@@ -5,6 +5,7 @@ Sent messages land in ``django.core.mail.outbox`` as with ``anymail.backends.tes
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -23,12 +24,9 @@ class SlowTestBackend(AnymailTestBackend):
         return super().post_to_esp(payload, message)
 
 
-def terminate_this_threads_connection() -> int:
-    """Terminate this thread's PostgreSQL connection from another one, as a failover would.
-
-    Returns the pid that was terminated; the next query on ``connection`` fails.
-    """
-    pid = connection.connection.info.backend_pid
+def terminate_connection(pid: int) -> int:
+    """Terminate the PostgreSQL connection of backend ``pid`` from another one, as a
+    failover would; returns ``pid``. The next query on that connection fails."""
     other = connection.get_new_connection(connection.get_connection_params())
     try:
         other.autocommit = True
@@ -45,16 +43,21 @@ def terminate_this_threads_connection() -> int:
 class DroppingConnectionBackend(AnymailTestBackend):
     """Anymail's test backend that drops the database connection after the Nth message.
 
-    The Nth message is accepted ("the ESP has it"), then this thread's PostgreSQL connection
-    is terminated before the caller can record it. Arm with ``DroppingConnectionBackend.arm``.
+    The Nth message is accepted ("the ESP has it"), then the PostgreSQL connection of the
+    thread that armed it (the run's; sends come from the pool's threads) is terminated
+    before the run can record it. Arm with ``DroppingConnectionBackend.arm``.
     """
 
     drop_after: int | None = None
     accepted = 0
     dropped_pid: int | None = None
+    _pid: int | None = None
+    _lock = threading.Lock()
 
     @classmethod
     def arm(cls, *, drop_after: int) -> None:
+        connection.ensure_connection()
+        cls._pid = connection.connection.info.backend_pid
         cls.drop_after = drop_after
         cls.accepted = 0
         cls.dropped_pid = None
@@ -66,8 +69,11 @@ class DroppingConnectionBackend(AnymailTestBackend):
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         sent = super().send_messages(email_messages)
         cls = type(self)
-        cls.accepted += sent
-        if cls.drop_after is not None and cls.accepted >= cls.drop_after:
-            cls.drop_after = None
-            cls.dropped_pid = terminate_this_threads_connection()
+        with cls._lock:
+            cls.accepted += sent
+            drop = cls.drop_after is not None and cls.accepted >= cls.drop_after
+            if drop:
+                cls.drop_after = None
+        if drop and cls._pid is not None:
+            cls.dropped_pid = terminate_connection(cls._pid)
         return sent

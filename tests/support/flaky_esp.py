@@ -13,6 +13,7 @@ running in another process:
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from anymail.exceptions import AnymailAPIError
@@ -37,6 +38,9 @@ def _error(status_code: int, **headers: str) -> AnymailAPIError:
     )
 
 
+_counting = threading.Lock()
+
+
 class FlakyEsp(EmlFileBackend):
     """Fails, times out, rate-limits or refuses as its script says; otherwise delivers."""
 
@@ -46,8 +50,9 @@ class FlakyEsp(EmlFileBackend):
         counter = folder / "esp-calls.txt"
         sent = 0
         for message in email_messages:
-            calls = int(counter.read_text()) + 1 if counter.exists() else 1
-            counter.write_text(str(calls))
+            with _counting:  # the worker's sending threads call at once: one count each
+                calls = int(counter.read_text()) + 1 if counter.exists() else 1
+                counter.write_text(str(calls))
             if calls <= script.get("fail_first", 0):
                 raise _error(503)
             if calls in script.get("timeout_calls", []):
