@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from digest_site.settings import (
+from digest_site.env import (
     env_bool,
     env_choice,
     env_day_of_week,
