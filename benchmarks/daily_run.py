@@ -57,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
@@ -150,10 +150,36 @@ def make_subscribers(count: int) -> None:
             cursor.execute(f"ANALYZE {Subscriber._meta.db_table}, {Through._meta.db_table}")
 
 
-def run(count: int, warm_up: int) -> dict[str, float]:
+@contextlib.contextmanager
+def counting_queries() -> Iterator[list[int]]:
+    """Count the database statements made inside: the count is the list's one item."""
     from django.db import connection
 
-    from subscriptions.delivery import caches, digests, runs
+    from subscriptions.delivery import digests
+
+    counted = [0]
+
+    def count_queries(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        counted[0] += 1
+        return execute(sql, params, many, context)
+
+    # PostgreSQL's COPY of digest items does not pass through execute(): one statement each.
+    insert_items = digests._insert_items
+
+    def count_copy(rows):  # type: ignore[no-untyped-def]
+        counted[0] += connection.vendor == "postgresql"
+        return insert_items(rows)
+
+    digests._insert_items = count_copy
+    try:
+        with connection.execute_wrapper(count_queries):
+            yield counted
+    finally:
+        digests._insert_items = insert_items
+
+
+def run(count: int, warm_up: int) -> dict[str, float]:
+    from subscriptions.delivery import caches, runs
 
     if warm_up:
         # A worker that has run before: code imported, templates compiled, connections open.
@@ -162,29 +188,11 @@ def run(count: int, warm_up: int) -> dict[str, float]:
     make_subscribers(count)
     caches.forget_day()
     timings.clear()
-    queries = 0
-
-    def count_queries(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
-
-    # PostgreSQL's COPY of digest items does not pass through execute(): one statement each.
-    insert_items = digests._insert_items
-
-    def count_copy(rows):  # type: ignore[no-untyped-def]
-        nonlocal queries
-        queries += connection.vendor == "postgresql"
-        return insert_items(rows)
-
-    digests._insert_items = count_copy
     started = time.perf_counter()
-    try:
-        with connection.execute_wrapper(count_queries):
-            totals = runs.run_in_process(day=DAY, frequency="daily")
-    finally:
-        digests._insert_items = insert_items
+    with counting_queries() as counted:
+        totals = runs.run_in_process(day=DAY, frequency="daily")
     total = time.perf_counter() - started
+    [queries] = counted
     sent = max(totals.sent, 1)
     return {
         "subscribers": count,

@@ -54,11 +54,10 @@ def child(arguments: argparse.Namespace) -> dict[str, Any]:
     django.setup()
     import requests
     from django.core.management import call_command
-    from django.db import connection
 
     from benchmarks import daily_run
     from benchmarks.seed_papers import fill
-    from subscriptions.delivery import caches, digests, runs
+    from subscriptions.delivery import caches, runs
     from subscriptions.models import Digest
     from subscriptions.tasks import send_digests
 
@@ -94,25 +93,11 @@ def child(arguments: argparse.Namespace) -> dict[str, Any]:
         sent = Digest.objects.filter(status=Digest.Status.SENT).count()
         return {"sent": sent, "total": total, "rss_mb": rss, "queries_per_1000": None}
 
-    queries = 0
-
-    def count_queries(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
-
-    insert_items = digests._insert_items
-
-    def count_copy(rows):  # type: ignore[no-untyped-def]
-        nonlocal queries
-        queries += connection.vendor == "postgresql"  # COPY does not pass through execute()
-        return insert_items(rows)
-
-    digests._insert_items = count_copy
     started = time.perf_counter()
-    with connection.execute_wrapper(count_queries):
+    with daily_run.counting_queries() as counted:
         totals = runs.run_in_process(day=daily_run.DAY, frequency="daily")
     total = time.perf_counter() - started
+    [queries] = counted
     return {
         "sent": totals.sent,
         "total": total,
