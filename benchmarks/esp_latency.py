@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--papers", type=int, default=2000)
     parser.add_argument("--latencies", default="0,100,300", help="ESP latencies in ms")
     parser.add_argument("--workers", default="0", help="0 (one process) and/or Celery workers")
-    parser.add_argument("--concurrency", type=int, default=32, help="DIGEST_SEND_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=64, help="DIGEST_SEND_CONCURRENCY")
     parser.add_argument("--rate", type=float, default=0, help="DIGEST_SEND_RATE_PER_SECOND")
     parser.add_argument("--jitter-ms", type=int, default=20)
     parser.add_argument("--error-rate", type=float, default=0.0, help="share answered 5xx")

@@ -297,7 +297,7 @@ DIGESTS: dict[str, Any] = {
     "SEND_CHUNK_SIZE": env_int("DIGEST_SEND_CHUNK_SIZE", 100, minimum=1),
     # Emails in flight at once per worker process, each thread over its own ESP connection:
     # an ESP answers in 50-300 ms, so one at a time a worker sends only a few a second.
-    "SEND_CONCURRENCY": env_int("DIGEST_SEND_CONCURRENCY", 32, minimum=1, maximum=512),
+    "SEND_CONCURRENCY": env_int("DIGEST_SEND_CONCURRENCY", 64, minimum=1, maximum=512),
     # Sends a second for all workers together (in Redis when REDIS_URL is set); 0: no limit.
     "SEND_RATE_PER_SECOND": env_float("DIGEST_SEND_RATE_PER_SECOND", 0, minimum=0) or None,
     # Stop sending a run after this many failures in a row (the ESP is probably down).

@@ -92,11 +92,17 @@ class SendPool:
             connection = self._local.connection = get_connection()
             with self._lock:
                 self._connections.append(connection)
-            connection.open()
+            _open(connection)
         return connection
 
     def _send(self, digest_id: int, email: Any) -> Outcome:
-        hold = math.inf if self._stopped.is_set() else self._throttle.wait_for_turn(self._stopped)
+        try:
+            hold = (
+                math.inf if self._stopped.is_set() else self._throttle.wait_for_turn(self._stopped)
+            )
+        except Exception:  # nothing was handed over: it goes back to pending
+            logger.exception("waiting for a turn to send digest %s broke", digest_id)
+            return Outcome(digest_id, Result.NOT_TRIED)
         if hold == math.inf:
             return Outcome(digest_id, Result.NOT_TRIED)
         if hold:
@@ -135,12 +141,28 @@ class SendPool:
         return Outcome(digest_id, Result.SENT, str(message_id)[:255])
 
 
+def _open(connection: Any) -> None:
+    """Open a backend connection. An HTTP API's requests session reads the environment's
+    proxy and CA-bundle settings here, once: left to itself, requests reads the whole
+    environment again on every request (a quarter of a send's CPU, measured through
+    anymail's Postmark backend). The API is one host, so once a connection is the same.
+    (.netrc credentials are not looked up: ESP APIs take their key from the settings.)"""
+    connection.open()
+    session = getattr(connection, "session", None)
+    url = getattr(connection, "api_url", None)
+    if isinstance(session, requests.Session) and session.trust_env and url:
+        found = session.merge_environment_settings(url, {}, None, None, None)
+        session.proxies.update(found["proxies"])
+        session.verify, session.cert = found["verify"], found["cert"]
+        session.trust_env = False
+
+
 def _reconnect(connection: Any) -> None:
     """After a connection error, start the next send on a fresh connection."""
     with contextlib.suppress(Exception):
         connection.close()
     with contextlib.suppress(Exception):
-        connection.open()
+        _open(connection)
 
 
 class TransientSendError(Exception):

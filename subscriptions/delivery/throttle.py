@@ -9,12 +9,14 @@ threads of this process.
 The rate is kept with the generic cell rate algorithm (GCRA): the store keeps one time, the
 theoretical arrival time of the next send; each send books the next slot and sleeps until
 it. One round trip a send, never a poll, and at most ``rate + burst`` sends in any second.
+With no rate set, a worker reads the pause from Redis at most four times a second.
 A pause longer than ``LONGEST_WAIT`` is not waited out: the send is held back, and the
 batch is retried after it (a worker is not kept asleep for a two-minute ``Retry-After``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -23,6 +25,8 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 # A second's worth of sends may start this much early, so that a slow send does not cost
 # its slot; a tenth of the rate keeps every one-second window within 10% of it.
@@ -58,6 +62,19 @@ if now + seconds > tonumber(redis.call('GET', KEYS[1]) or '0') then
     redis.call('SET', KEYS[1], tostring(now + seconds), 'PX', math.ceil(seconds * 1000) + 1000)
 end
 return 1
+"""
+
+# With no rate to keep, a sender only needs to know of a pause: it asks Redis at most this
+# often (a round trip a send would cost a worker a fifth of its sends at no latency).
+_PAUSE_REFRESH_SECONDS = 0.25
+
+# After Redis failed to answer, it is asked again only after this long (not on every send).
+_RETRY_REDIS_SECONDS = 5.0
+
+_PAUSED_FOR = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+return tostring(math.max(0, tonumber(redis.call('GET', KEYS[1]) or '0') - now))
 """
 
 _SLOT_KEY = "paper-digest:send-throttle:next-slot"
@@ -119,21 +136,57 @@ class LocalThrottle:
 
 
 class RedisThrottle:
-    """The rate and pauses for every worker that shares this Redis."""
+    """The rate and pauses for every worker that shares this Redis.
+
+    While Redis cannot be reached, each process keeps the rate and pauses for itself (so
+    several workers may together exceed the rate until it is back): sending needs only the
+    database and the ESP, and an ESP that is pushed too hard answers 429, which is retried.
+    """
 
     def __init__(self, rate: float | None, url: str) -> None:
         self._interval, self._tolerance = _spacing(rate)
-        self._redis = redis.Redis.from_url(url)
+        self._alone = LocalThrottle(rate)
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._book = self._redis.register_script(_BOOK_A_SLOT)
         self._pause = self._redis.register_script(_PAUSE_ALL)
+        self._paused_for = self._redis.register_script(_PAUSED_FOR)
+        self._lock = threading.Lock()
+        self._known_pause_until = 0.0  # monotonic time, as last read from Redis
+        self._pause_read_at = -math.inf
+        self._unreachable_until = 0.0  # monotonic time: until then, not asked again
 
     def wait_for_turn(self, stop: threading.Event) -> float:
-        keys, args = [_SLOT_KEY, _PAUSE_KEY], [self._interval, self._tolerance, LONGEST_WAIT]
-        wait = float(self._book(keys=keys, args=args))
+        if time.monotonic() < self._unreachable_until:
+            return self._alone.wait_for_turn(stop)
+        try:
+            if not self._interval:
+                return self._wait_out_a_pause(stop)
+            keys, args = [_SLOT_KEY, _PAUSE_KEY], [self._interval, self._tolerance, LONGEST_WAIT]
+            wait = float(self._book(keys=keys, args=args))
+        except redis.RedisError as error:
+            logger.warning("send throttle: Redis unreachable (%s); this process alone", error)
+            self._unreachable_until = time.monotonic() + _RETRY_REDIS_SECONDS
+            return self._alone.wait_for_turn(stop)
         return wait if wait > LONGEST_WAIT else _sleep(wait, stop)
 
     def pause_all(self, seconds: float) -> None:
-        self._pause(keys=[_PAUSE_KEY], args=[seconds])
+        self._alone.pause_all(seconds)
+        with self._lock:
+            self._known_pause_until = max(self._known_pause_until, time.monotonic() + seconds)
+        try:
+            self._pause(keys=[_PAUSE_KEY], args=[seconds])
+        except redis.RedisError as error:
+            logger.warning("send throttle: Redis unreachable (%s); paused here only", error)
+
+    def _wait_out_a_pause(self, stop: threading.Event) -> float:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._pause_read_at >= _PAUSE_REFRESH_SECONDS:
+                self._pause_read_at = now  # also when Redis fails: not every send asks again
+                remaining = float(self._paused_for(keys=[_PAUSE_KEY]))
+                self._known_pause_until = max(self._known_pause_until, now + remaining)
+            wait = max(0.0, self._known_pause_until - now)
+        return wait if wait > LONGEST_WAIT else _sleep(wait, stop)
 
 
 @lru_cache(maxsize=4)

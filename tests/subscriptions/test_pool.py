@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 
@@ -106,6 +107,7 @@ def test_a_pause_one_worker_was_asked_for_holds_every_worker_sharing_redis(redis
     one, other = RedisThrottle(None, redis_url), RedisThrottle(None, redis_url)
     assert other.wait_for_turn(threading.Event()) == 0
     one.pause_all(LONGEST_WAIT + 60)  # the ESP answered 429 with Retry-After to one of them
+    time.sleep(0.3)  # with no rate to keep, a worker reads the pause every quarter second
     assert LONGEST_WAIT + 59 < other.wait_for_turn(threading.Event()) <= LONGEST_WAIT + 60
 
 
@@ -122,3 +124,15 @@ def test_workers_sharing_redis_book_slots_on_one_time_line(redis_url):
     unlimited = threading.Event()
     threading.Timer(0.2, unlimited.set).start()
     assert RedisThrottle(None, redis_url).wait_for_turn(unlimited) == 0
+
+
+def test_with_redis_unreachable_a_worker_keeps_the_rate_and_pauses_alone():
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    throttle = RedisThrottle(None, f"redis://127.0.0.1:{port}/0")
+    assert throttle.wait_for_turn(threading.Event()) == 0  # sending goes on without Redis
+    throttle.pause_all(LONGEST_WAIT + 60)  # a 429 while Redis is down still pauses here
+    assert throttle.wait_for_turn(threading.Event()) > LONGEST_WAIT + 59
