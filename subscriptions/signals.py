@@ -5,6 +5,7 @@ from typing import Any
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
+from subscriptions.delivery.settling import settle_from_event
 from subscriptions.people.bounces import record_tracking_event
 
 
@@ -12,4 +13,5 @@ from subscriptions.people.bounces import record_tracking_event
 def on_tracking_event(
     sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any
 ) -> None:
+    settle_from_event(event)
     record_tracking_event(event, esp_name)

@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from subscriptions.delivery.content import Content, PaperFace, excerpt
+from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import email_of, inliner
 from subscriptions.models import Digest, DigestItem
@@ -296,4 +297,6 @@ def digest_email(
     )
     if settings.DIGEST_REPLY_TO:
         email.reply_to = [settings.DIGEST_REPLY_TO]
+    if to is None:  # a test send is no digest's: its events must settle nothing
+        email.metadata = digest_metadata(digest.pk)  # type: ignore[attr-defined]
     return email
