@@ -89,10 +89,11 @@ class SendPool:
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self._local.connection = get_connection()
+            connection = get_connection()
+            _open(connection)  # if it cannot be opened, the thread's next send tries anew
+            self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
-            _open(connection)
         return connection
 
     def _send(self, digest_id: int, email: Any) -> Outcome:
