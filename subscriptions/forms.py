@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -97,6 +98,10 @@ class SubscribeForm(InterestsForm):
         value = self.cleaned_data["email"]
         if "\r" in value or "\n" in value:
             raise ValidationError("An email address cannot contain line breaks.")
+        # Django's validator takes them inside a quoted local part, and the email package
+        # breaks a header at \x0b, \x0c, \x1c-\x1e and \x85 as at a line break.
+        if any(unicodedata.category(character) in ("Cc", "Zl", "Zp") for character in value):
+            raise ValidationError("An email address cannot contain control characters.")
         value = normalise_email(value)
         if len(value) > 254:
             raise ValidationError(
