@@ -26,6 +26,7 @@ CHOICES: dict[tuple[str, str | None], tuple[str, ...]] = {
 _POSITIVE_INTEGER = Bounds(integer=True, minimum=1)
 _INTEGER_FROM_0 = Bounds(integer=True, minimum=0)
 _NUMBER_FROM_0 = Bounds(integer=False, minimum=0)
+_NUMBER_ABOVE_0 = Bounds(integer=False, above=0)
 
 # (setting, key inside it or None) -> the numbers it may be: those its variable may be.
 NUMBERS: dict[tuple[str, str | None], Bounds] = {
@@ -48,7 +49,10 @@ NUMBERS: dict[tuple[str, str | None], Bounds] = {
     ("DIGESTS", "TRENDING_COUNT"): _INTEGER_FROM_0,
     # Keyset paging (subscriber_id_ranges) reads pages of this many: 0 breaks it.
     ("DIGESTS", "BATCH_SIZE"): _POSITIVE_INTEGER,
-    ("DIGESTS", "SEND_CHUNK_SIZE"): _POSITIVE_INTEGER,
+    ("DIGESTS", "SEND_CONCURRENCY"): _POSITIVE_INTEGER,
+    ("DIGESTS", "STALE_CLAIM_MINUTES"): _NUMBER_ABOVE_0,
+    ("DIGESTS", "STALL_MINUTES"): _NUMBER_ABOVE_0,
+    ("DIGESTS", "UNKNOWN_RESEND_MINUTES"): _NUMBER_FROM_0,
     ("DIGESTS", "MAX_CONSECUTIVE_FAILURES"): _POSITIVE_INTEGER,
     ("DIGESTS", "RETRY_BASE_SECONDS"): _POSITIVE_INTEGER,
     ("DIGESTS", "HOUR_UTC"): Bounds(integer=True, minimum=0, maximum=23),

@@ -292,18 +292,22 @@ DIGESTS: dict[str, Any] = {
     "CANDIDATE_DAYS": {"daily": 3, "weekly": 7},
     # Subscribers per batch (a worker task): built in one transaction, then sent.
     "BATCH_SIZE": env_int("DIGEST_BATCH_SIZE", 1000, minimum=1),
-    # Digests claimed and recorded with one query each. A worker killed mid-chunk leaves up
-    # to this many digests "unknown" (never resent) instead of sending them.
-    "SEND_CHUNK_SIZE": env_int("DIGEST_SEND_CHUNK_SIZE", 100, minimum=1),
     # Emails in flight at once per worker process, each thread over its own ESP connection:
-    # an ESP answers in 50-300 ms, so one at a time a worker sends only a few a second.
+    # an ESP answers in 50-300 ms, so one at a time a worker sends only a few a second. Only
+    # these are ever "sending": a killed worker leaves at most this many in doubt.
     "SEND_CONCURRENCY": env_int("DIGEST_SEND_CONCURRENCY", 64, minimum=1, maximum=512),
     # Sends a second for all workers together (in Redis when REDIS_URL is set); 0: no limit.
     "SEND_RATE_PER_SECOND": env_float("DIGEST_SEND_RATE_PER_SECOND", 0, minimum=0) or None,
     # Stop sending a run after this many failures in a row (the ESP is probably down).
     "MAX_CONSECUTIVE_FAILURES": env_int("DIGEST_MAX_CONSECUTIVE_FAILURES", 20, minimum=1),
-    # A digest claimed this long ago and still "sending" has an unknown outcome.
-    "STALE_CLAIM_MINUTES": 30,
+    # A claim this old (a digest still "sending", a confirmation not yet recorded as sent)
+    # is a dead worker's: the digest becomes "unknown", the confirmation is owed again.
+    "STALE_CLAIM_MINUTES": env_float("DIGEST_STALE_CLAIM_MINUTES", 30, above=0),
+    # A batch of an open run that showed no progress for this long is queued again.
+    "STALL_MINUTES": env_float("DIGEST_STALL_MINUTES", 3, above=0),
+    # A digest in doubt this long after its claim, with no ESP event about it, was never
+    # taken by the ESP: it is sent once more. 0 turns this off (an ESP that sends no events).
+    "UNKNOWN_RESEND_MINUTES": env_float("DIGEST_UNKNOWN_RESEND_MINUTES", 120, minimum=0),
     "MAX_SEND_RETRIES": 6,
     "RETRY_BASE_SECONDS": env_int("DIGEST_RETRY_BASE_SECONDS", 60, minimum=1),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),

@@ -62,6 +62,9 @@ class Subscriber(models.Model):
     # empty): a sweeper sends what a lost task message did not.
     confirmation_requested_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    # When a worker took the owed confirmation to send it. Until it says it was sent, a claim
+    # older than DIGEST_STALE_CLAIM_MINUTES is a dead worker's: the sweep sends it again.
+    confirmation_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Soft bounces in a row (each within SOFT_BOUNCE_WINDOW_DAYS of the last, no delivery in
     # between); SOFT_BOUNCE_LIMIT of them suppress the address (subscriptions/webhooks.py).
     soft_bounces = models.PositiveSmallIntegerField(default=0, editable=False)
@@ -104,6 +107,37 @@ class DigestRun(models.Model):
         return f"{self.frequency} digests for {self.period}"
 
 
+class DigestBatch(models.Model):
+    """One batch of a run (a range of subscriber ids) and when it last showed signs of life.
+
+    A batch task records progress as it goes; one that made none for DIGEST_STALL_MINUTES
+    (its worker was killed, or its task message is waiting out the broker's visibility
+    timeout) is queued again by the recovery sweep. Claims keep that exactly-once, also when
+    the old task message comes back later.
+    """
+
+    run = models.ForeignKey(DigestRun, on_delete=models.CASCADE, related_name="batches")
+    day = models.DateField(help_text="The day the run builds digests for.")
+    first_id = models.PositiveBigIntegerField()
+    last_id = models.PositiveBigIntegerField()
+    progress_at = models.DateTimeField(help_text="Queued, or last seen building or sending.")
+    # A batch told to retry later (the ESP asked us to wait) is not stalled before this.
+    resume_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    requeued = models.PositiveSmallIntegerField(default=0, help_text="Times the sweep requeued it.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "first_id", "last_id"], name="digest_batch_range"
+            )
+        ]
+        indexes = [models.Index(fields=["done_at", "progress_at"], name="digest_batch_open")]
+
+    def __str__(self) -> str:
+        return f"{self.run}: subscribers {self.first_id}-{self.last_id}"
+
+
 class Digest(models.Model):
     """One subscriber's email for one period. At most one per subscriber and period.
 
@@ -134,6 +168,10 @@ class Digest(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     esp_message_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
+    # A digest in doubt ("sending" or "unknown") decided later: by an ESP event about it, or
+    # put back to pending once because no event ever came (the ESP never took it).
+    settled_by_event = models.BooleanField(default=False, editable=False)
+    resent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from subscriptions.delivery.runs import finish_run, process_batch, start_run
+from subscriptions.delivery.recovery import recover
+from subscriptions.delivery.runs import finish_run, process_batch, retry_batch_later, start_run
 from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
 from subscriptions.people.signup import owed_confirmation_ids, send_owed_confirmation
 
@@ -79,6 +80,13 @@ def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: in
             backoff = limits["RETRY_BASE_SECONDS"] * 2**self.request.retries
             # Never wait longer than the broker's visibility timeout allows (see settings).
             countdown = min(max(backoff, report.retry_after or 0), limits["RETRY_MAX_SECONDS"])
+            retry_batch_later(
+                day=date.fromisoformat(day),
+                frequency=frequency,
+                first_id=first_id,
+                last_id=last_id,
+                seconds=countdown,
+            )
             raise self.retry(countdown=countdown)
         logger.error(
             "digest batch %s-%s: giving up retrying after %s tries",
@@ -90,8 +98,23 @@ def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: in
 
 
 @shared_task(acks_late=True)
+def recover_sending() -> dict:
+    """Every minute: queue again what dead workers left (see ``delivery/recovery.py``)."""
+    found = recover()
+    for day, frequency, first_id, last_id in found.batches:
+        send_digest_batch.delay(day.isoformat(), frequency, first_id, last_id)
+    for period, first_id, last_id in found.resend_ranges:
+        send_pending_batch.delay(period, first_id, last_id)
+    return {
+        "batches": len(found.batches),
+        "marked_unknown": found.marked_unknown,
+        "resent": found.resent,
+    }
+
+
+@shared_task(acks_late=True)
 def mark_stale_digests_unknown() -> int:
-    """Digests a dead worker left "sending" become "unknown" (never resent blindly)."""
+    """The sweep's name before ``recover_sending`` (a message may still be queued)."""
     return mark_stale_claims_unknown()
 
 

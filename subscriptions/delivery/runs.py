@@ -6,11 +6,13 @@ The beat task hands each batch to a worker (``tasks.send_digest_batch``); the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from subscriptions.collector import collecting_only_new_objects
@@ -22,7 +24,7 @@ from subscriptions.delivery.digests import (
     subscriber_id_ranges,
 )
 from subscriptions.delivery.sending import Progress, SendReport, send_pending_digests
-from subscriptions.models import DigestRun
+from subscriptions.models import DigestBatch, DigestRun
 
 
 @dataclass
@@ -49,12 +51,25 @@ class RunTotals:
         self.paused = self.paused or report.paused
 
 
-def start_run(*, day: date, frequency: str) -> Iterator[tuple[int, int]]:
-    """Record the run and yield the (first id, last id) of each batch of subscribers."""
-    DigestRun.objects.get_or_create(
+def start_run(*, day: date, frequency: str) -> list[tuple[int, int]]:
+    """Record the run and its batches; the (first id, last id) of each batch of subscribers.
+
+    Each batch is recorded before any is queued, so one whose task is lost (the dispatcher
+    died, a worker was killed) is found by the recovery sweep (``recovery.py``).
+    """
+    run, _ = DigestRun.objects.get_or_create(
         period=period_of(day=day, frequency=frequency), frequency=frequency
     )
-    yield from subscriber_id_ranges(frequency=frequency, size=settings.DIGESTS["BATCH_SIZE"])
+    ranges = list(subscriber_id_ranges(frequency=frequency, size=settings.DIGESTS["BATCH_SIZE"]))
+    now = timezone.now()
+    DigestBatch.objects.bulk_create(
+        [
+            DigestBatch(run=run, day=day, first_id=first, last_id=last, progress_at=now)
+            for first, last in ranges
+        ],
+        ignore_conflicts=True,  # a rerun: those recorded already keep their progress
+    )
+    return ranges
 
 
 def finish_run(*, day: date, frequency: str) -> None:
@@ -67,14 +82,57 @@ def finish_run(*, day: date, frequency: str) -> None:
 def process_batch(
     *, day: date, frequency: str, first_id: int, last_id: int, progress: Progress | None = None
 ) -> tuple[BuildResult, SendReport]:
-    """Build, then send, the digests of one batch. Safe to run again: both steps resume."""
+    """Build, then send, the digests of one batch. Safe to run again: both steps resume.
+
+    The batch's record says it is alive when it starts and as it sends (``Heartbeat``), and
+    done at the end unless it must be retried later (then the caller says when).
+    """
+    period = period_of(day=day, frequency=frequency)
+    batch = DigestBatch.objects.filter(
+        run__period=period, run__frequency=frequency, first_id=first_id, last_id=last_id
+    )
+    heartbeat = Heartbeat(batch, progress)
+    heartbeat.beat()
     with collecting_only_new_objects():
         built = build_digest_batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
-        period = period_of(day=day, frequency=frequency)
         report = send_pending_digests(
-            period=period, first_id=first_id, last_id=last_id, progress=progress
+            period=period, first_id=first_id, last_id=last_id, progress=heartbeat
         )
+    if not (report.retry_later or report.paused):
+        batch.update(done_at=timezone.now())
     return built, report
+
+
+class Heartbeat:
+    """Tells the batch's record it is alive, at most every ``EVERY_SECONDS``, as sending
+    progresses (and passes the progress on)."""
+
+    EVERY_SECONDS = 15.0
+
+    def __init__(self, batch: QuerySet[DigestBatch], progress: Progress | None) -> None:
+        self.batch = batch
+        self.progress = progress
+        self.last = -math.inf
+
+    def beat(self) -> None:
+        self.batch.update(progress_at=timezone.now())
+        self.last = time.monotonic()
+
+    def __call__(self, decided: int) -> None:
+        if time.monotonic() - self.last >= self.EVERY_SECONDS:
+            self.beat()
+        if self.progress is not None:
+            self.progress(decided)
+
+
+def retry_batch_later(*, day: date, frequency: str, first_id: int, last_id: int, seconds: float):
+    """The batch will be tried again in ``seconds``: not stalled until then."""
+    DigestBatch.objects.filter(
+        run__period=period_of(day=day, frequency=frequency),
+        run__frequency=frequency,
+        first_id=first_id,
+        last_id=last_id,
+    ).update(resume_at=timezone.now() + timedelta(seconds=seconds))
 
 
 def run_in_process(*, day: date, frequency: str, progress: Progress | None = None) -> RunTotals:

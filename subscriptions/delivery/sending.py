@@ -1,33 +1,34 @@
-"""Sending digests exactly once: claim, send through anymail, record; a chunk at a time.
+"""Sending digests exactly once: claim, send through anymail, record, as the answers come.
 
-A chunk of a batch's digests is claimed with one conditional update (pending -> sending)
-just before it is sent, so two workers never both send a digest; its emails go to the send
-pool (``pool.py``: many in flight at once, at the shared rate of ``throttle.py``), and the
-chunk's outcomes are recorded with a few updates when its last send is answered. The next
-chunk is claimed while this one is in flight, so the pool never waits for a claim.
+A digest is claimed with a conditional update (pending -> sending) just before it is handed
+to the send pool (``pool.py``: many in flight at once, at the shared rate of
+``throttle.py``), so two workers never both send it. Claims only fill the pool's free
+places, and every ``RECORD_EVERY_SECONDS`` the answers so far are recorded and the free
+places claimed again, in one statement on PostgreSQL.
 
-A worker killed mid-chunk leaves its open chunks "sending": any of them may have reached
-the ESP, so ``mark_stale_claims_unknown`` later marks them "unknown" and they are not
-resent. The rest of its batch stays pending for the rerun. ``SEND_CHUNK_SIZE`` trades the
-number of digests a killed worker leaves unknown against queries per chunk.
+A worker killed mid-send therefore leaves "sending" only what it had handed to the ESP
+(at most ``SEND_CONCURRENCY``); the rest of its batch stays pending, and the recovery sweep
+(``recovery.py``) queues the batch again. What is left "sending" becomes "unknown" after
+``STALE_CLAIM_MINUTES``; the ESP's events settle it (``settling.py``), and one no event
+ever named is sent once more after ``UNKNOWN_RESEND_MINUTES``.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.mail import BadHeaderError
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import F, Max, Min
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from subscriptions.delivery.content import Content, digest_contents
@@ -37,6 +38,12 @@ from subscriptions.delivery.throttle import send_throttle
 from subscriptions.models import Digest, DigestRun, Subscriber
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How often answers are recorded and the pool's free places claimed: a few statements each
+# time, so fewer than 50 queries per 1,000 digests at any speed of the ESP.
+RECORD_EVERY_SECONDS = 0.2
 
 
 @dataclass
@@ -64,7 +71,7 @@ def send_pending_digests(
 
     Permanent failures mark the digest failed; transient ones leave it pending and say when
     to try again. After ``MAX_CONSECUTIVE_FAILURES`` failures in a row the run is paused.
-    ``progress`` is told how many digests were decided each time a chunk is recorded.
+    ``progress`` is told how many digests were decided each time outcomes are recorded.
     """
     report = SendReport()
     run = DigestRun.objects.filter(period=period).first()
@@ -81,187 +88,172 @@ def send_pending_digests(
         )
         .order_by("subscriber_id")
     )
-    size = settings.DIGESTS["SEND_CHUNK_SIZE"]
-    chunks = [digests[start : start + size] for start in range(0, len(digests), size)]
-    _send_chunks(chunks, contents=digest_contents(digests), report=report, progress=progress)
+    _send(digests, contents=digest_contents(digests), report=report, progress=progress)
     return report
 
 
 def send_chunk(
     digests: Sequence[Digest], *, contents: dict[int, Content] | None = None
 ) -> SendReport:
-    """Claim, send and record these digests (with their subscribers loaded) as one chunk."""
+    """Claim, send and record these digests (with their subscribers loaded)."""
     report = SendReport()
     contents = contents if contents is not None else digest_contents(digests)
-    _send_chunks([digests], contents=contents, report=report)
+    _send(digests, contents=contents, report=report)
     return report
 
 
 @dataclass
-class _Chunk:
-    """A claimed chunk on its way: its sends, in the order they were handed to the pool."""
-
-    period: str
-    sends: list[Future[Outcome]] = field(default_factory=list)
-    refused: dict[int, str] = field(default_factory=dict)  # digest id -> why it cannot go
-    unanswered: int = 0
-    outcomes: _Outcomes | None = None  # once counted
-
-
-def _send_chunks(
-    chunks: Iterable[Sequence[Digest]],
-    *,
-    contents: dict[int, Content],
-    report: SendReport,
-    progress: Progress | None = None,
-) -> None:
-    """Send chunk after chunk through one pool, keeping it fed: the next chunk is claimed
-    while fewer than ``SEND_CONCURRENCY`` sends are waiting, and each chunk is recorded as
-    soon as all its sends are answered, in order."""
-    concurrency = settings.DIGESTS["SEND_CONCURRENCY"]
-    answered: queue.SimpleQueue[_Chunk] = queue.SimpleQueue()
-    upcoming = iter(chunks)
-    open_chunks: deque[_Chunk] = deque()
-    waiting = 0  # sends handed to the pool and not yet answered
-    with SendPool(concurrency=concurrency, throttle=send_throttle()) as pool:
-        try:
-            while True:
-                while not report.paused and waiting < concurrency:
-                    digests = next(upcoming, None)
-                    if digests is None:
-                        break
-                    chunk = _start(digests, contents=contents, pool=pool, report=report)
-                    for send in chunk.sends:
-                        send.add_done_callback(partial(_answered, answered, chunk))
-                    waiting += chunk.unanswered
-                    open_chunks.append(chunk)
-                if not open_chunks:
-                    break
-                if waiting:
-                    answered.get().unanswered -= 1
-                    waiting -= 1
-                while open_chunks and not open_chunks[0].unanswered:
-                    decided = _finish(open_chunks[0], pool=pool, report=report)
-                    open_chunks.popleft()
-                    if progress is not None:
-                        progress(decided)
-        finally:
-            # Also after an unexpected error here: nothing more starts, what is under way
-            # is answered, and every open chunk is recorded (what was not tried goes back
-            # to pending), so nothing is left "sending" that never reached the ESP.
-            pool.stop()
-            while waiting:
-                answered.get().unanswered -= 1
-                waiting -= 1
-            while open_chunks:
-                _finish(open_chunks[0], pool=pool, report=report)
-                open_chunks.popleft()
-
-
-def _answered(answers: queue.SimpleQueue[_Chunk], chunk: _Chunk, _: Future[Outcome]) -> None:
-    answers.put(chunk)  # from the sending thread: the main loop counts it
-
-
-def _start(
-    digests: Sequence[Digest], *, contents: dict[int, Content], pool: SendPool, report: SendReport
-) -> _Chunk:
-    """Render, claim and hand to the pool one chunk of digests."""
-    chunk = _Chunk(period=digests[0].period if digests else "")
-    # Rendered before the claim: a template error leaves the digests pending, not "sending".
-    emails = {}
-    for digest in digests:
-        try:
-            emails[digest.pk] = digest_email(digest, contents[digest.pk])
-        except BadHeaderError as error:
-            # An address no header can hold: no retry makes it sendable, and the others go.
-            chunk.refused[digest.pk] = describe(error)
-    claimed = _claim([*emails, *chunk.refused])
-    report.skipped += len(emails) + len(chunk.refused) - len(claimed)
-    chunk.refused = {pk: error for pk, error in chunk.refused.items() if pk in claimed}
-    chunk.sends = [pool.submit(pk, email) for pk, email in emails.items() if pk in claimed]
-    chunk.unanswered = len(chunk.sends)
-    return chunk
-
-
-@dataclass
 class _Outcomes:
-    """What happened to each claimed digest of a chunk, until it is recorded."""
+    """Answers not yet recorded, by kind."""
 
     sent: dict[int, str] = field(default_factory=dict)  # digest id -> ESP message id
     failed: dict[int, str] = field(default_factory=dict)  # digest id -> error
     retry: dict[int, str] = field(default_factory=dict)  # digest id -> error
     not_tried: list[int] = field(default_factory=list)  # never handed to the ESP
 
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.not_tried)
 
-def _finish(chunk: _Chunk, *, pool: SendPool, report: SendReport) -> int:
-    """Count a chunk's answers (pausing the run after too many failures in a row), then
-    record them; return how many were sent or failed for good. A send in doubt is left
-    "sending", to become "unknown".
 
-    A database connection dropped meanwhile (a failover) is opened again once: what the
-    ESP took must be recorded as sent, and what was not tried put back to pending.
+def _send(
+    digests: Sequence[Digest],
+    *,
+    contents: dict[int, Content],
+    report: SendReport,
+    progress: Progress | None = None,
+) -> None:
+    """Send the digests through one pool, claiming only what the pool can start at once.
+
+    Every ``RECORD_EVERY_SECONDS`` (or as soon as nothing is in flight) the answers so far
+    are recorded and the free places in the pool are claimed, in one statement on
+    PostgreSQL. So a digest is "sending" only while it is in the pool: a killed worker
+    leaves at most ``SEND_CONCURRENCY`` in doubt, and the rest of its batch pending.
     """
-    if chunk.outcomes is None:
-        paused_before = report.paused
-        chunk.outcomes = _count(chunk, report)
-        if report.paused and not paused_before:
+    concurrency = settings.DIGESTS["SEND_CONCURRENCY"]
+    period = digests[0].period if digests else ""
+    answers: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    upcoming = deque(digests)
+    unrecorded = _Outcomes()
+    in_flight = 0
+    held = False  # every sender is paused for long: claim no more, the batch retries later
+    with SendPool(concurrency=concurrency, throttle=send_throttle()) as pool:
+        try:
+            while True:
+                paused_before = report.paused
+                for outcome in _drain(answers, expected=in_flight):
+                    in_flight -= 1
+                    held |= outcome.result is Result.HELD
+                    _count(outcome, unrecorded, report)
+                if report.paused and not paused_before:
+                    pool.stop()
+                    _once_more_after_a_dropped_connection(lambda: _pause(period, report))
+                starting = []
+                if not (report.paused or held):
+                    while upcoming and len(starting) < concurrency - in_flight:
+                        starting.append(upcoming.popleft())
+                if not (starting or in_flight or len(unrecorded)):
+                    break
+                emails, refused = _render(starting, contents)
+                claimed = _record_and_claim(unrecorded, [*emails, *refused])
+                report.skipped += len(starting) - len(claimed)
+                if progress is not None and len(unrecorded):
+                    progress(len(unrecorded.sent) + len(unrecorded.failed))
+                unrecorded = _Outcomes()
+                for digest_id, error in refused.items():
+                    if digest_id in claimed:
+                        _count(Outcome(digest_id, Result.FAILED, error), unrecorded, report)
+                for digest_id, email in emails.items():
+                    if digest_id in claimed:
+                        pool.submit(digest_id, email).add_done_callback(
+                            lambda send: answers.put(send.result())
+                        )
+                        in_flight += 1
+        finally:
+            # Also after an unexpected error here: nothing more starts, what is under way
+            # is answered and recorded (what was not tried goes back to pending), so
+            # nothing is left "sending" that never reached the ESP.
             pool.stop()
-            _once_more_after_a_dropped_connection(lambda: _pause(chunk.period, report))
-    outcomes = chunk.outcomes
-    _once_more_after_a_dropped_connection(lambda: _record(outcomes))
-    return len(outcomes.sent) + len(outcomes.failed)
+            while in_flight:
+                _count(answers.get(), unrecorded, report)
+                in_flight -= 1
+            if len(unrecorded):
+                _record_and_claim(unrecorded, [])
 
 
-def _once_more_after_a_dropped_connection(write: Callable[[], None]) -> None:
+def _drain(answers: queue.SimpleQueue[Outcome], *, expected: int) -> list[Outcome]:
+    """The answers that come within ``RECORD_EVERY_SECONDS``, or until ``expected`` came."""
+    got: list[Outcome] = []
+    deadline = time.monotonic() + RECORD_EVERY_SECONDS
+    while len(got) < expected:
+        try:
+            got.append(answers.get(timeout=max(deadline - time.monotonic(), 0)))
+        except queue.Empty:
+            break
+    while True:
+        try:
+            got.append(answers.get_nowait())
+        except queue.Empty:
+            return got
+
+
+def _render(
+    digests: Sequence[Digest], contents: dict[int, Content]
+) -> tuple[dict[int, Any], dict[int, str]]:
+    """The digests' emails, and why those that cannot go cannot. Rendered before the claim:
+    a template error leaves the digests pending, not "sending"."""
+    emails, refused = {}, {}
+    for digest in digests:
+        try:
+            emails[digest.pk] = digest_email(digest, contents[digest.pk])
+        except BadHeaderError as error:
+            # An address no header can hold: no retry makes it sendable, and the others go.
+            refused[digest.pk] = describe(error)
+    return emails, refused
+
+
+def _once_more_after_a_dropped_connection(write: Callable[[], T]) -> T:
     try:
-        write()
+        return write()
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise  # the transaction is lost with the connection: the caller's to handle
         logger.warning("the database connection dropped; recording over a new one")
         connection.close()
-        write()
+        return write()
 
 
-def _count(chunk: _Chunk, report: SendReport) -> _Outcomes:
-    """A chunk's answers by kind, added to the report; the report is paused after
-    ``MAX_CONSECUTIVE_FAILURES`` failures in a row."""
-    outcomes = _Outcomes()
-    for digest_id, error in chunk.refused.items():
-        report.last_error = outcomes.failed[digest_id] = error
+def _count(outcome: Outcome, outcomes: _Outcomes, report: SendReport) -> None:
+    """Add one answer to those to record and to the report; the report is paused after
+    ``MAX_CONSECUTIVE_FAILURES`` failures in a row. A send in doubt is left "sending"."""
+    if outcome.result is Result.SENT:
+        outcomes.sent[outcome.digest_id] = outcome.detail
+        report.sent += 1
+        report.failures_in_a_row = 0
+        return
+    if outcome.result is Result.NOT_TRIED:
+        outcomes.not_tried.append(outcome.digest_id)
+        return
+    if outcome.result is Result.HELD:  # not this message's failure: not counted as one
+        outcomes.not_tried.append(outcome.digest_id)
+        report.retry_later += 1
+        report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
+        return
+    report.last_error = outcome.detail
+    if outcome.result is Result.FAILED:
+        outcomes.failed[outcome.digest_id] = outcome.detail
         report.failed += 1
-    for send in chunk.sends:
-        outcome = send.result()
-        if outcome.result is Result.SENT:
-            outcomes.sent[outcome.digest_id] = outcome.detail
-            report.sent += 1
-            report.failures_in_a_row = 0
-            continue
-        if outcome.result is Result.NOT_TRIED:
-            outcomes.not_tried.append(outcome.digest_id)
-            continue
-        if outcome.result is Result.HELD:  # not this message's failure: not counted as one
-            outcomes.not_tried.append(outcome.digest_id)
-            report.retry_later += 1
-            report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
-            continue
-        report.last_error = outcome.detail
-        if outcome.result is Result.FAILED:
-            outcomes.failed[outcome.digest_id] = outcome.detail
-            report.failed += 1
-        elif outcome.result is Result.RETRY:
-            outcomes.retry[outcome.digest_id] = outcome.detail
-            report.retry_later += 1
-            report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
-        report.failures_in_a_row += 1
-        limit = settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]
-        if report.failures_in_a_row >= limit and not report.paused:
-            report.paused = True
-            report.pause_reason = (
-                f"paused after {report.failures_in_a_row} failed sends in a row "
-                f"(last: {report.last_error})"
-            )
-    return outcomes
+    elif outcome.result is Result.RETRY:
+        outcomes.retry[outcome.digest_id] = outcome.detail
+        report.retry_later += 1
+        report.retry_after = max(report.retry_after or 0, outcome.retry_after or 0) or None
+    report.failures_in_a_row += 1
+    limit = settings.DIGESTS["MAX_CONSECUTIVE_FAILURES"]
+    if report.failures_in_a_row >= limit and not report.paused:
+        report.paused = True
+        report.pause_reason = (
+            f"paused after {report.failures_in_a_row} failed sends in a row "
+            f"(last: {report.last_error})"
+        )
 
 
 def _pause(period: str, report: SendReport) -> None:
@@ -270,39 +262,116 @@ def _pause(period: str, report: SendReport) -> None:
     logger.error("digests for %s: %s", period, report.pause_reason)
 
 
-def _claim(digest_ids: list[int]) -> set[int]:
-    """Take the digests for sending, except those someone else took or whose subscriber left.
+def _record_and_claim(outcomes: _Outcomes, digest_ids: list[int]) -> set[int]:
+    """Record the answers, and take these digests for sending except those someone else
+    took or whose subscriber left; return those taken.
 
-    One update in the usual case (all taken); a second and third only when some were not.
+    On PostgreSQL the digests sent and the claim are one statement; the rarer outcomes are
+    one statement each. A connection dropped meanwhile (a failover) is opened again once and
+    everything done again: each part changes only rows still in the state it expects, and
+    the claim's token finds what the first try took.
     """
+    token = uuid.uuid4()
+
+    def write() -> set[int]:
+        claimed = _record_sent_and_claim(outcomes.sent, digest_ids, token)
+        _record_the_rest(outcomes)
+        if len(claimed) == len(digest_ids):
+            return claimed
+        # Not all ours: taken by another worker, or the subscriber unsubscribed (or
+        # bounced) since the digest was built; or a first try took them (see above).
+        pending = Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.PENDING)
+        pending.exclude(subscriber_id__in=_active_subscribers()).update(
+            status=Digest.Status.SKIPPED, error="the subscriber is no longer active"
+        )
+        mine = Digest.objects.filter(pk__in=digest_ids, claim_token=token)
+        return set(mine.values_list("pk", flat=True))
+
+    return _once_more_after_a_dropped_connection(write)
+
+
+def _active_subscribers() -> QuerySet[Subscriber, dict[str, Any]]:
     # The subscriber's status is checked through "subscriber_id IN (...)", not a join: with
     # a join Django writes "WHERE id IN (SELECT ... JOIN ...)", which PostgreSQL does not
     # re-check when a concurrent claim commits first, and both workers would send.
-    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).values("pk")
-    pending = Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.PENDING)
-    token = uuid.uuid4()
-    claimed = pending.filter(subscriber_id__in=active).update(
-        status=Digest.Status.SENDING,
-        claimed_at=timezone.now(),
-        claim_token=token,
-        attempts=F("attempts") + 1,
-    )
-    if claimed == len(digest_ids):
-        return set(digest_ids)
-    # Not all ours: taken by another worker, or the subscriber unsubscribed (or bounced)
-    # since the digest was built.
-    pending.exclude(subscriber_id__in=active).update(
-        status=Digest.Status.SKIPPED, error="the subscriber is no longer active"
-    )
-    mine = Digest.objects.filter(pk__in=digest_ids, claim_token=token)
-    return set(mine.values_list("pk", flat=True))
+    return Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).values("pk")
 
 
-def _record(outcomes: _Outcomes) -> None:
-    """Write a chunk's outcomes: one update for everything sent, and one per other outcome."""
-    claimed = Digest.objects.filter(status=Digest.Status.SENDING)
-    if outcomes.sent:
-        _mark_sent(outcomes.sent)
+def _record_sent_and_claim(
+    message_ids: dict[int, str], digest_ids: list[int], token: uuid.UUID
+) -> set[int]:
+    """Digests (still "sending") recorded as sent, each with its ESP message id, and digests
+    (still pending, of active subscribers) claimed; the ids claimed.
+
+    Written in SQL because the ORM can only say the first with a CASE of one WHEN per
+    digest, which takes Django ten times longer to compile than the database to run, and
+    cannot say the second with RETURNING. UPDATE ... FROM (VALUES ...) and RETURNING are
+    understood by PostgreSQL and by SQLite (3.35); only PostgreSQL runs both in one
+    statement (data-modifying WITH).
+    """
+    if not (message_ids or digest_ids):
+        return set()
+    meta, quote = Digest._meta, connection.ops.quote_name
+    table = quote(meta.db_table)
+    concrete = {field.name: field for field in meta.concrete_fields}
+    status, subscriber = quote(concrete["status"].column), quote(concrete["subscriber"].column)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    parts: list[tuple[str, list[Any]]] = []
+    if message_ids:
+        values = ", ".join(["(%s, %s)"] * len(message_ids))
+        parts.append(
+            (
+                f"UPDATE {table} SET {status} = %s, {quote(concrete['sent_at'].column)} = %s, "
+                f"{quote(concrete['error'].column)} = '', "
+                f"{quote(concrete['esp_message_id'].column)} = sent.column2 "
+                f"FROM (VALUES {values}) AS sent "
+                f"WHERE {table}.id = sent.column1 AND {table}.{status} IN (%s, %s)",
+                [
+                    Digest.Status.SENT,
+                    now,
+                    *(value for pair in message_ids.items() for value in pair),
+                    # "unknown" too: the sweep may have given up on a slow answer
+                    Digest.Status.SENDING,
+                    Digest.Status.UNKNOWN,
+                ],
+            )
+        )
+    if digest_ids:
+        subscribers = quote(Subscriber._meta.db_table)
+        attempts = quote(concrete["attempts"].column)
+        parts.append(
+            (
+                f"UPDATE {table} SET {status} = %s, {quote(concrete['claimed_at'].column)} = %s, "
+                f"{quote(concrete['claim_token'].column)} = %s, {attempts} = {attempts} + 1 "
+                f"WHERE {table}.id IN ({', '.join(['%s'] * len(digest_ids))}) "
+                f"AND {table}.{status} = %s AND {table}.{subscriber} IN "
+                f"(SELECT id FROM {subscribers} WHERE {status} = %s) RETURNING {table}.id",
+                [
+                    Digest.Status.SENDING,
+                    now,
+                    concrete["claim_token"].get_db_prep_value(token, connection),
+                    *digest_ids,
+                    Digest.Status.PENDING,
+                    Subscriber.Status.ACTIVE,
+                ],
+            )
+        )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(parts) == 2:
+            (sent_sql, sent_params), (claim_sql, claim_params) = parts
+            cursor.execute(f"WITH sent AS ({sent_sql}) {claim_sql}", [*sent_params, *claim_params])
+            return {row[0] for row in cursor.fetchall()}
+        claimed: set[int] = set()
+        for sql, params in parts:
+            cursor.execute(sql, params)
+            if "RETURNING" in sql:
+                claimed = {row[0] for row in cursor.fetchall()}
+        return claimed
+
+
+def _record_the_rest(outcomes: _Outcomes) -> None:
+    """Failures for good, failures to retry, and what was never handed to the ESP."""
+    claimed = Digest.objects.filter(status__in=(Digest.Status.SENDING, Digest.Status.UNKNOWN))
     for digest_id, error in outcomes.failed.items():
         logger.warning("digest %s failed for good: %s", digest_id, error)
         claimed.filter(pk=digest_id).update(status=Digest.Status.FAILED, error=error)
@@ -310,39 +379,6 @@ def _record(outcomes: _Outcomes) -> None:
         claimed.filter(pk=digest_id).update(status=Digest.Status.PENDING, error=error)
     if outcomes.not_tried:
         claimed.filter(pk__in=outcomes.not_tried).update(status=Digest.Status.PENDING)
-
-
-def _mark_sent(message_ids: dict[int, str]) -> None:
-    """Record digests (still "sending") as sent, each with its ESP message id, in one UPDATE.
-
-    Written in SQL because the ORM can only say it with a CASE of one WHEN per digest,
-    which takes Django ten times longer to compile than the database to run. UPDATE ...
-    FROM (VALUES ...) is understood by PostgreSQL and by SQLite (since 3.33).
-    """
-    meta = Digest._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-
-    # From the concrete fields (get_field may also answer a relation, which has no column).
-    concrete = {field.name: field for field in meta.concrete_fields}
-
-    def column(name: str) -> str:
-        return quote(concrete[name].column)
-
-    values = ", ".join(["(%s, %s)"] * len(message_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {column('status')} = %s, {column('sent_at')} = %s, "
-            f"{column('error')} = '', {column('esp_message_id')} = sent.column2 "
-            f"FROM (VALUES {values}) AS sent "
-            f"WHERE {table}.{column('id')} = sent.column1 AND {table}.{column('status')} = %s",
-            [
-                Digest.Status.SENT,
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-                *(value for pair in message_ids.items() for value in pair),
-                Digest.Status.SENDING,
-            ],
-        )
 
 
 def mark_stale_claims_unknown() -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from anymail.signals import AnymailTrackingEvent, EventType
+from django.db.models import Q
 from django.utils import timezone
 
 from subscriptions.models import Digest
@@ -22,7 +23,10 @@ logger = logging.getLogger(__name__)
 DIGEST_ID_KEY = "digest_id"
 
 _REFUSED = {EventType.REJECTED, EventType.FAILED}
-_IN_DOUBT = (Digest.Status.SENDING, Digest.Status.UNKNOWN)
+# In doubt, or put back to be sent once more and not yet claimed: a late event saves a resend.
+_IN_DOUBT = Q(status__in=(Digest.Status.SENDING, Digest.Status.UNKNOWN)) | Q(
+    status=Digest.Status.PENDING, resent_at__isnull=False
+)
 
 
 def digest_metadata(digest_id: int) -> dict[str, str]:
@@ -39,13 +43,16 @@ def settle_from_event(event: AnymailTrackingEvent) -> bool:
     raw = (event.metadata or {}).get(DIGEST_ID_KEY)
     if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit():
         return False
-    in_doubt = Digest.objects.filter(pk=int(raw), status__in=_IN_DOUBT)
+    in_doubt = Digest.objects.filter(_IN_DOUBT, pk=int(raw))
     if event.event_type in _REFUSED:
         reason = event.reject_reason or event.description or event.event_type
-        changed = in_doubt.update(status=Digest.Status.FAILED, error=f"ESP event: {reason}"[:2000])
+        changed = in_doubt.update(
+            status=Digest.Status.FAILED, error=f"ESP event: {reason}"[:2000], settled_by_event=True
+        )
     else:
         changed = in_doubt.update(
             status=Digest.Status.SENT,
+            settled_by_event=True,
             sent_at=event.timestamp or timezone.now(),
             esp_message_id=str(event.message_id or "")[:255],
             error="",

@@ -47,9 +47,9 @@ def test_manage_py_check_fails_on_it(settings):
         ),
         (
             "DIGESTS",
-            "SEND_CHUNK_SIZE",
+            "SEND_CONCURRENCY",
             2.5,
-            "DIGESTS['SEND_CHUNK_SIZE'] must be a positive integer, got 2.5.",
+            "DIGESTS['SEND_CONCURRENCY'] must be a positive integer, got 2.5.",
         ),
         (
             "DIGESTS",

@@ -191,7 +191,9 @@ def test_the_defaults_hold_with_nothing_set(tmp_path):
     assert (digests["HOUR_UTC"], digests["WEEKDAY"]) == (7, "1")
     assert (digests["FOR_YOU_COUNT"], digests["TRENDING_COUNT"]) == (10, 3)
     assert digests["WHEN_EMPTY"] == "skip"
-    assert (digests["BATCH_SIZE"], digests["SEND_CHUNK_SIZE"]) == (1000, 100)
+    assert (digests["BATCH_SIZE"], digests["SEND_CONCURRENCY"]) == (1000, 64)
+    assert (digests["STALE_CLAIM_MINUTES"], digests["STALL_MINUTES"]) == (30, 3)
+    assert digests["UNKNOWN_RESEND_MINUTES"] == 120
     assert digests["MAX_CONSECUTIVE_FAILURES"] == 20
     assert values["CELERY_BROKER_TRANSPORT_OPTIONS"] == {"visibility_timeout": 3600}
     assert (digests["RETRY_BASE_SECONDS"], digests["RETRY_MAX_SECONDS"]) == (60, 1800)

@@ -26,7 +26,7 @@ DAY = date(2025, 11, 6)
 PERIOD = "2025-11-06"
 SUBSCRIBERS = 15
 BATCH_SIZE = 5
-CHUNK_SIZE = 3
+CONCURRENCY = 3
 # The connection drops right after the ESP accepted this many digests (in the second batch).
 DROP_AFTER = 7
 
@@ -56,7 +56,11 @@ def dropping_backend(settings):
 def test_a_dropped_database_connection_mid_run_sends_nobody_two_digests(
     postgresql, seeded, settings, dropping_backend
 ):
-    settings.DIGESTS = {**settings.DIGESTS, "BATCH_SIZE": BATCH_SIZE, "SEND_CHUNK_SIZE": CHUNK_SIZE}
+    settings.DIGESTS = {
+        **settings.DIGESTS,
+        "BATCH_SIZE": BATCH_SIZE,
+        "SEND_CONCURRENCY": CONCURRENCY,
+    }
     make_readers(SUBSCRIBERS)
     for first_id, last_id in start_run(day=DAY, frequency="daily"):
         build_digest_batch(day=DAY, frequency="daily", first_id=first_id, last_id=last_id)

@@ -86,7 +86,7 @@ def test_a_stopped_sender_waiting_for_its_turn_gives_up():
 def test_a_day_sent_concurrently_reaches_everyone_once(overlap, seeded, settings):
     from papers.models import Topic
 
-    settings.DIGESTS = {**settings.DIGESTS, "SEND_CONCURRENCY": 6, "SEND_CHUNK_SIZE": 5}
+    settings.DIGESTS = {**settings.DIGESTS, "SEND_CONCURRENCY": 6}
     faces = Topic.objects.get(slug="face-analysis")
     readers = [make_subscriber(email=f"r{n}@example.org", topics=[faces]) for n in range(23)]
     overlap.REFUSE.add("r7@example.org")

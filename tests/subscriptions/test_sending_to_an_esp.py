@@ -33,7 +33,7 @@ def esp(server, settings, seeded):
     server.reset()
     settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.ANYMAIL = {**settings.ANYMAIL, **server.anymail_settings()}
-    settings.DIGESTS = {**settings.DIGESTS, "SEND_CONCURRENCY": 4, "SEND_CHUNK_SIZE": 5}
+    settings.DIGESTS = {**settings.DIGESTS, "SEND_CONCURRENCY": 4}
     faces = Topic.objects.get(slug="face-analysis")
     for n in range(READERS):
         make_subscriber(email=f"reader{n}@example.org", topics=[faces])
