@@ -124,9 +124,19 @@ def resend_confirmation(*, email: str) -> int | None:
 
 
 def _owed() -> Q:
-    return Q(confirmation_requested_at__isnull=False) & (
-        Q(confirmation_sent_at__isnull=True)
-        | Q(confirmation_sent_at__lt=F("confirmation_requested_at"))
+    """Requested and not sent since, and not taken by a worker that may still send it."""
+    stale = timezone.now() - timedelta(minutes=settings.DIGESTS["STALE_CLAIM_MINUTES"])
+    return (
+        Q(confirmation_requested_at__isnull=False)
+        & (
+            Q(confirmation_sent_at__isnull=True)
+            | Q(confirmation_sent_at__lt=F("confirmation_requested_at"))
+        )
+        & (
+            Q(confirmation_claimed_at__isnull=True)
+            | Q(confirmation_claimed_at__lt=F("confirmation_requested_at"))
+            | Q(confirmation_claimed_at__lt=stale)
+        )
     )
 
 
@@ -134,10 +144,15 @@ def send_owed_confirmation(*, subscriber_id: int) -> bool:
     """Send the confirmation email the subscriber is owed, once; False if nothing was owed.
 
     The row is claimed with a conditional update before sending, so two workers (or a task
-    and the sweep) never both send it. A failed send gives the claim back and re-raises.
+    and the sweep) never both send it, and recorded as sent after. A failed send gives the
+    claim back and re-raises; a worker killed in between leaves a claim that goes stale
+    after ``STALE_CLAIM_MINUTES``, and the sweep sends it then (a second copy at worst,
+    never a sign-up without its confirmation).
     """
     now = timezone.now()
-    claimed = Subscriber.objects.filter(_owed(), pk=subscriber_id).update(confirmation_sent_at=now)
+    claimed = Subscriber.objects.filter(_owed(), pk=subscriber_id).update(
+        confirmation_claimed_at=now
+    )
     if not claimed:
         return False
     subscriber = Subscriber.objects.get(pk=subscriber_id)
@@ -147,13 +162,13 @@ def send_owed_confirmation(*, subscriber_id: int) -> bool:
     else:
         confirm_url = link("subscriptions:confirm", confirmation_token(subscriber))
         email = confirmation_email(to=subscriber.email, confirm_url=confirm_url)
+    mine = Subscriber.objects.filter(pk=subscriber_id, confirmation_claimed_at=now)
     try:
         email.send()
     except Exception:
-        Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=now).update(
-            confirmation_sent_at=None
-        )
+        mine.update(confirmation_claimed_at=None)
         raise
+    mine.update(confirmation_sent_at=now)
     return True
 
 
