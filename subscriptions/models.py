@@ -111,8 +111,9 @@ class DigestBatch(models.Model):
     """One batch of a run (a range of subscriber ids) and when it last showed signs of life.
 
     A batch task records progress as it goes; one that made none for DIGEST_STALL_MINUTES
-    (its worker was killed, or its task message is waiting out the broker's visibility
-    timeout) is queued again by the recovery sweep. Claims keep that exactly-once, also when
+    (its worker was killed, and its task message waits out the broker's visibility timeout)
+    is queued again by the recovery sweep, and so is one never started while its whole run
+    made no progress that long (its task message was lost). Claims keep that exactly-once, also when
     the old task message comes back later.
     """
 
@@ -120,7 +121,10 @@ class DigestBatch(models.Model):
     day = models.DateField(help_text="The day the run builds digests for.")
     first_id = models.PositiveBigIntegerField()
     last_id = models.PositiveBigIntegerField()
-    progress_at = models.DateTimeField(help_text="Queued, or last seen building or sending.")
+    queued_at = models.DateTimeField(help_text="Queued by the run, or again by the sweep.")
+    progress_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last seen building or sending (empty: not started)."
+    )
     # A batch told to retry later (the ESP asked us to wait) is not stalled before this.
     resume_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -132,7 +136,7 @@ class DigestBatch(models.Model):
                 fields=["run", "first_id", "last_id"], name="digest_batch_range"
             )
         ]
-        indexes = [models.Index(fields=["done_at", "progress_at"], name="digest_batch_open")]
+        indexes = [models.Index(fields=["done_at", "queued_at"], name="digest_batch_open")]
 
     def __str__(self) -> str:
         return f"{self.run}: subscribers {self.first_id}-{self.last_id}"

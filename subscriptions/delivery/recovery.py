@@ -62,26 +62,30 @@ def recover(*, now: datetime | None = None) -> Recovery:
 
 
 def stalled_batches(*, now: datetime) -> list[tuple[date, str, int, int]]:
-    """Batches of recent, unpaused runs that are not done and showed no progress for
-    ``STALL_MINUTES`` (and are not waiting to retry); each is taken (its progress set to
-    now) so that the next sweep leaves it for another ``STALL_MINUTES``."""
+    """Batches of recent, unpaused runs that are not done (nor waiting to retry) and either
+    started and then showed no progress for ``STALL_MINUTES``, or were never started while
+    their whole run showed none that long (a batch merely waiting its turn in the queue
+    behind the others is not stalled). Each is taken (queued again now) so that the next
+    sweep leaves it for another ``STALL_MINUTES``."""
     cutoff = now - timedelta(minutes=settings.DIGESTS["STALL_MINUTES"])
+    moving = DigestBatch.objects.filter(progress_at__gte=cutoff).values("run_id")
     stalled = (
         DigestBatch.objects.filter(
             done_at__isnull=True,
-            progress_at__lt=cutoff,
+            queued_at__lt=cutoff,
             run__started_at__gte=now - RECOVER_RUNS_FOR,
             run__paused_reason="",
         )
         .filter(Q(resume_at__isnull=True) | Q(resume_at__lt=cutoff))
+        .filter(Q(progress_at__lt=cutoff) | (Q(progress_at__isnull=True) & ~Q(run_id__in=moving)))
         .select_related("run")
         .order_by("pk")
     )
     taken = []
     for batch in stalled:
         # Conditional: of two sweeps at once, one takes it.
-        took = DigestBatch.objects.filter(pk=batch.pk, progress_at=batch.progress_at).update(
-            progress_at=now, requeued=F("requeued") + 1
+        took = DigestBatch.objects.filter(pk=batch.pk, queued_at=batch.queued_at).update(
+            queued_at=now, progress_at=None, requeued=F("requeued") + 1
         )
         if took:
             taken.append((batch.day, batch.run.frequency, batch.first_id, batch.last_id))

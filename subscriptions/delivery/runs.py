@@ -64,7 +64,7 @@ def start_run(*, day: date, frequency: str) -> list[tuple[int, int]]:
     now = timezone.now()
     DigestBatch.objects.bulk_create(
         [
-            DigestBatch(run=run, day=day, first_id=first, last_id=last, progress_at=now)
+            DigestBatch(run=run, day=day, first_id=first, last_id=last, queued_at=now)
             for first, last in ranges
         ],
         ignore_conflicts=True,  # a rerun: those recorded already keep their progress
@@ -113,19 +113,23 @@ class Heartbeat:
         self.batch = batch
         self.progress = progress
         self.last = -math.inf
+        # Several beats within a stall, however short it is set.
+        self.every = min(self.EVERY_SECONDS, settings.DIGESTS["STALL_MINUTES"] * 60 / 4)
 
     def beat(self) -> None:
         self.batch.update(progress_at=timezone.now())
         self.last = time.monotonic()
 
     def __call__(self, decided: int) -> None:
-        if time.monotonic() - self.last >= self.EVERY_SECONDS:
+        if time.monotonic() - self.last >= self.every:
             self.beat()
         if self.progress is not None:
             self.progress(decided)
 
 
-def retry_batch_later(*, day: date, frequency: str, first_id: int, last_id: int, seconds: float):
+def retry_batch_later(
+    *, day: date, frequency: str, first_id: int, last_id: int, seconds: float
+) -> None:
     """The batch will be tried again in ``seconds``: not stalled until then."""
     DigestBatch.objects.filter(
         run__period=period_of(day=day, frequency=frequency),

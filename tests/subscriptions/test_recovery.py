@@ -43,7 +43,7 @@ def a_dead_workers_batch(*, built: bool = True) -> DigestBatch:
     if built:
         build_digest_batch(day=DAY, frequency="daily", first_id=first_id, last_id=last_id)
     long_ago = timezone.now() - timedelta(minutes=10)
-    DigestBatch.objects.update(progress_at=long_ago)
+    DigestBatch.objects.update(queued_at=long_ago, progress_at=long_ago)
     return DigestBatch.objects.get()
 
 
@@ -67,6 +67,29 @@ def test_a_batch_killed_while_building_is_built_and_sent(readers):
     a_dead_workers_batch(built=False)
     assert statuses() == []
     recover_sending()
+    assert statuses() == ["sent"] * 6
+
+
+def test_a_batch_waiting_its_turn_is_not_stalled_while_its_run_moves(readers, settings):
+    a_dead_workers_batch()
+    run = DigestRun.objects.get()
+    # Queued long ago, never started: behind the others in the queue, or its message lost.
+    DigestBatch.objects.update(progress_at=None)
+    other = DigestBatch.objects.create(
+        run=run,
+        day=DAY,
+        first_id=10**9,
+        last_id=10**9 + 1,
+        queued_at=timezone.now(),
+        progress_at=timezone.now(),
+    )
+    assert recover_sending()["batches"] == 0
+    # The run stopped moving: its message was lost; queued again.
+    stall = settings.DIGESTS["STALL_MINUTES"] + 1
+    DigestBatch.objects.filter(pk=other.pk).update(
+        progress_at=timezone.now() - timedelta(minutes=stall), done_at=timezone.now()
+    )
+    assert recover_sending()["batches"] == 1
     assert statuses() == ["sent"] * 6
 
 
