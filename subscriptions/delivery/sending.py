@@ -147,7 +147,7 @@ def _send(
                 if report.paused and not paused_before:
                     pool.stop()
                     _once_more_after_a_dropped_connection(lambda: _pause(period, report))
-                starting = []
+                starting: list[Digest] = []
                 if not (report.paused or held):
                     while upcoming and len(starting) < concurrency - in_flight:
                         starting.append(upcoming.popleft())
