@@ -248,3 +248,24 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class RateLimitBucket(models.Model):
+    """The recent attempts of one key under one limit, where every process counts them when
+    there is no Redis (``subscriptions/people/ratelimit.py``)."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64, help_text="A hash of the key (an IP network).")
+    # Unix times of the attempts let through within the window, oldest first.
+    hits = models.JSONField(default=list)
+    # Raised by every write: a write that finds another's version changed starts again.
+    version = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="ratelimit_bucket_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key[:8]}"
