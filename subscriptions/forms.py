@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from papers.models import Topic
+from subscriptions.addresses import normalise_email
 from subscriptions.matching.interests import Interests, InterestsError, clean_interests
 from subscriptions.models import Subscriber
-from subscriptions.people.signup import normalise_email
 
 _SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.

@@ -45,6 +45,9 @@ class Subscriber(models.Model):
         WEEKLY = "weekly", "weekly"
 
     email = models.EmailField(max_length=254)
+    # The mailbox the address delivers to (subscriptions.addresses.mailbox_of): what the
+    # sign-up limits count, so that ada+1@ and a.d.a@gmail.com are one person's inbox.
+    mailbox = models.CharField(max_length=254, blank=True, editable=False, db_index=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     frequency = models.CharField(max_length=6, choices=Frequency.choices, default=Frequency.DAILY)
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from subscriptions.addresses import mailbox_of
 from subscriptions.admin.common import action_confirmed, confirmation_page
 from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
@@ -77,6 +78,10 @@ class SubscriberAdmin(admin.ModelAdmin):
     inlines = [FeedbackInline, DigestInline]
     actions = ["resend_confirmation", "suppress", "export_csv"]
     list_per_page = 100
+
+    def save_model(self, request: HttpRequest, obj: Subscriber, form: Any, change: bool) -> None:
+        obj.mailbox = mailbox_of(obj.email)  # what the sign-up limits count
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         last_sent = (
