@@ -9,6 +9,7 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 
 from papers.models import Topic
+from subscriptions.addresses import validate_address
 
 
 def _new_key() -> str:
@@ -44,7 +45,7 @@ class Subscriber(models.Model):
         DAILY = "daily", "daily"
         WEEKLY = "weekly", "weekly"
 
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(max_length=254, validators=[validate_address])
     # The mailbox the address delivers to (subscriptions.addresses.mailbox_of): what the
     # sign-up limits count, so that ada+1@ and a.d.a@gmail.com are one person's inbox.
     mailbox = models.CharField(max_length=254, blank=True, editable=False, db_index=True)
