@@ -91,9 +91,9 @@ HOST = "127.0.0.1"  # the only address this script ever sends a request to
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paper_digest_load"
 QUICK_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/paper_digest_load_quick"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
-# What the server writes to its Redis database: the Celery queue and bindings, and Django
-# cache entries (rate limits, cached pages: Django's default key prefix is ":1:").
-_OWN_REDIS_KEYS = ("celery", "_kombu.binding*", ":1:*")
+# What the server writes to its Redis database: the Celery queue and bindings, Django cache
+# entries (Django's default key prefix is ":1:") and the sign-up limits' logs.
+_OWN_REDIS_KEYS = ("celery", "_kombu.binding*", ":1:*", "paper-digest:ratelimit:*")
 
 TARGET_PATH_LABEL = "GET /"
 TARGET_P95_MS = 100.0

@@ -114,7 +114,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Public pages (papers.views._cached) are cached in each web process's own memory: a cached
 # page is then served without a round trip to Redis, and each process renders a page at
-# most once per PAGE_CACHE_SECONDS. What must be shared (rate limits) stays in "default".
+# most once per PAGE_CACHE_SECONDS. Sign-up limits are not kept in a cache at all: in Redis
+# or the database (subscriptions/people/ratelimit.py), so that every process shares them.
 CACHES["pages"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "pages",
@@ -267,9 +268,12 @@ INTEREST_LIMITS = {
 
 # --- Sign-up.
 CONFIRMATION_MAX_AGE_DAYS = 7
-# At most one confirmation email per address per this many seconds, and this many
-# sign-up attempts per client IP per hour.
+# At most one confirmation email per mailbox (subscriptions.addresses.mailbox_of) per this
+# many seconds; a confirmed subscriber signed up again is told so at most once a day; and
+# this many sign-up attempts per client IP (IPv6: per /64) in any hour, in Redis or the
+# database.
 CONFIRMATION_EMAIL_INTERVAL_SECONDS = 3600
+ALREADY_SUBSCRIBED_EMAIL_INTERVAL_SECONDS = 24 * 3600
 SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = env_int("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", 20, minimum=1)
 # How many reverse proxies stand in front of the web process, each adding the address it saw
 # to X-Forwarded-For. With 0, the client's address is REMOTE_ADDR; behind a proxy that is the

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
 from papers.models import Topic
+from subscriptions.addresses import clean_address
 from subscriptions.matching.interests import Interests, InterestsError, clean_interests
 from subscriptions.models import Subscriber
-from subscriptions.people.signup import normalise_email
 
 _SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.
@@ -28,6 +25,22 @@ _ERROR_FIELDS = {
 
 def _phrases(value: str) -> list[str]:
     return [part.strip() for part in _SPLIT.split(value or "") if part.strip()]
+
+
+class AddressField(forms.CharField):
+    """An email address as every form takes one: checked and normalised by
+    ``subscriptions.addresses.clean_address``, its message shown next to the field."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Kept raw (no stripping) so a line break anywhere in it can be refused, not trimmed;
+        # longer than an address may be, so that one too long is told by how much.
+        kwargs.setdefault("label", "Email address")
+        kwargs.setdefault("widget", forms.EmailInput(attrs={"autocomplete": "email"}))
+        super().__init__(strip=False, max_length=400, **kwargs)
+
+    def clean(self, value: Any) -> str:
+        value = super().clean(value)
+        return clean_address(value) if value else value
 
 
 class InterestsForm(forms.Form):
@@ -84,34 +97,11 @@ class SubscribeForm(InterestsForm):
 
     field_order = ["email", "topics", "keywords", "authors", "frequency"]
 
-    # Kept raw (no stripping) so a line break anywhere in it can be refused, not trimmed.
-    email = forms.CharField(
-        label="Email address",
-        strip=False,
-        max_length=400,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@lab.org"}),
+    email = AddressField(
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@lab.org"})
     )
     # People never see this field; bots fill every field they find.
     website = forms.CharField(required=False, label="Leave this empty")
-
-    def clean_email(self) -> str:
-        value = self.cleaned_data["email"]
-        if "\r" in value or "\n" in value:
-            raise ValidationError("An email address cannot contain line breaks.")
-        # Django's validator takes them inside a quoted local part, and the email package
-        # breaks a header at \x0b, \x0c, \x1c-\x1e and \x85 as at a line break.
-        if any(unicodedata.category(character) in ("Cc", "Zl", "Zp") for character in value):
-            raise ValidationError("An email address cannot contain control characters.")
-        value = normalise_email(value)
-        if len(value) > 254:
-            raise ValidationError(
-                f"An email address has at most 254 characters (this has {len(value)})."
-            )
-        try:
-            validate_email(value)
-        except ValidationError:
-            raise ValidationError("Enter a valid email address, like name@example.org.") from None
-        return value
 
     @property
     def is_bot(self) -> bool:
@@ -144,4 +134,4 @@ class PreferencesForm(InterestsForm):
 
 
 class ResendForm(forms.Form):
-    email = forms.EmailField(label="Email address", max_length=254)
+    email = AddressField()

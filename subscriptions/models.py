@@ -9,6 +9,7 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 
 from papers.models import Topic
+from subscriptions.addresses import validate_address
 
 
 def _new_key() -> str:
@@ -44,7 +45,10 @@ class Subscriber(models.Model):
         DAILY = "daily", "daily"
         WEEKLY = "weekly", "weekly"
 
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(max_length=254, validators=[validate_address])
+    # The mailbox the address delivers to (subscriptions.addresses.mailbox_of): what the
+    # sign-up limits count, so that ada+1@ and a.d.a@gmail.com are one person's inbox.
+    mailbox = models.CharField(max_length=254, blank=True, editable=False, db_index=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     frequency = models.CharField(max_length=6, choices=Frequency.choices, default=Frequency.DAILY)
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
@@ -248,3 +252,24 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class RateLimitBucket(models.Model):
+    """The recent attempts of one key under one limit, where every process counts them when
+    there is no Redis (``subscriptions/people/ratelimit.py``)."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64, help_text="A hash of the key (an IP network).")
+    # Unix times of the attempts let through within the window, oldest first.
+    hits = models.JSONField(default=list)
+    # Raised by every write: a write that finds another's version changed starts again.
+    version = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="ratelimit_bucket_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key[:8]}"

@@ -16,7 +16,7 @@ from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences
-from subscriptions.people.ratelimit import allow
+from subscriptions.people.ratelimit import signup_allowed
 from subscriptions.people.signup import confirm as confirm_subscription
 from subscriptions.people.signup import resend_confirmation, set_interests, subscribe
 from subscriptions.people.tokens import (
@@ -50,12 +50,7 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 
 
 def _ip_allowed(request: HttpRequest) -> bool:
-    return allow(
-        scope="subscribe-ip",
-        key=client_ip(request),
-        limit=settings.SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR,
-        window_seconds=3600,
-    )
+    return signup_allowed(client_ip=client_ip(request))
 
 
 @require_http_methods(["GET", "POST"])

@@ -54,12 +54,14 @@ def _clear_caches() -> None:
 
     from subscriptions.delivery.caches import forget_day
     from subscriptions.delivery.throttle import forget_throttles
+    from subscriptions.people.ratelimit import forget_limits
 
     for cache in caches.all():
         cache.clear()
     # A worker's caches of the day's papers, so that no test sees what another rendered.
     forget_day()
     forget_throttles()  # and no test inherits another's send pause
+    forget_limits()  # or sign-up counts
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from papers.models import Paper, PaperTopic, Topic
 from papers.sources import normalise_title
+from subscriptions.addresses import mailbox_of
 from subscriptions.models import Subscriber
 
 _numbers = count(1)
@@ -37,6 +38,7 @@ def tag(paper: Paper, topic: Topic, *, score: float = 0.9, origin: str = "auto")
 def make_subscriber(**fields: Any) -> Subscriber:
     number = next(_numbers)
     fields.setdefault("email", f"reader{number}@example.org")
+    fields.setdefault("mailbox", mailbox_of(fields["email"]))
     fields.setdefault("status", Subscriber.Status.ACTIVE)
     topics = fields.pop("topics", [])
     subscriber = Subscriber.objects.create(**fields)

@@ -16,10 +16,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from subscriptions.addresses import mailbox_of
 from subscriptions.admin.common import action_confirmed, confirmation_page
 from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
 from subscriptions.delivery.render import digest_email, render_digest
+from subscriptions.forms import AddressField
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
 from subscriptions.people.suppression import suppress
@@ -60,8 +62,19 @@ class DigestInline(admin.TabularInline):
         return format_html('<a href="{}">view</a>', url)
 
 
+class SubscriberAdminForm(forms.ModelForm):
+    """The admin's subscriber form: the address checked as the sign-up form checks it."""
+
+    email = AddressField()
+
+    class Meta:
+        model = Subscriber
+        fields = ["email"]  # the admin adds the rest of its fields
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
+    form = SubscriberAdminForm
     list_display = ["email", "status", "frequency", "topic_names", "created_at", "last_digest"]
     list_filter = ["status", "frequency", "topics"]
     search_fields = ["email"]
@@ -77,6 +90,10 @@ class SubscriberAdmin(admin.ModelAdmin):
     inlines = [FeedbackInline, DigestInline]
     actions = ["resend_confirmation", "suppress", "export_csv"]
     list_per_page = 100
+
+    def save_model(self, request: HttpRequest, obj: Subscriber, form: Any, change: bool) -> None:
+        obj.mailbox = mailbox_of(obj.email)  # what the sign-up limits count
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         last_sent = (
@@ -191,7 +208,7 @@ def _preview_day(request: HttpRequest) -> date:
 
 
 class TestSendForm(forms.Form):
-    address = forms.EmailField(label="Send this digest as a test to")
+    address = AddressField(label="Send this digest as a test to")
 
 
 class _Echo:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from papers.models import Topic
+from subscriptions.addresses import mailbox_of
 from subscriptions.models import Subscriber
 
 DEMO_SUBSCRIBERS = [
@@ -20,6 +21,7 @@ def ensure_demo_subscribers() -> list[Subscriber]:
         subscriber, created = Subscriber.objects.get_or_create(
             email=email,
             defaults={
+                "mailbox": mailbox_of(email),
                 "status": Subscriber.Status.ACTIVE,
                 "confirmed_at": timezone.now(),
                 "keywords": keywords,

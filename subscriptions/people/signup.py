@@ -11,13 +11,14 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from subscriptions.addresses import mailbox_of, normalise_email
 from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
@@ -46,14 +47,9 @@ class Signup:
     confirmation_owed: bool
 
 
-def normalise_email(value: str) -> str:
-    """The address trimmed, with its domain lower-cased (the local part is kept as typed)."""
-    local, at, domain = value.strip().rpartition("@")
-    return f"{local}{at}{domain.lower()}" if at else value.strip()
-
-
 def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
-    """Record a sign-up and owe the address one confirmation email (at most one an hour).
+    """Record a sign-up and owe the address one confirmation email (within the limits of
+    ``request_confirmation``).
 
     A new or not-yet-confirmed address gets these interests; a confirmed subscriber's
     interests are left alone (a stranger must not change them) and they are told instead
@@ -71,7 +67,9 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
 def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
     subscriber = Subscriber.objects.select_for_update().with_email(email).first()
     if subscriber is None:
-        subscriber = Subscriber.objects.create(email=email, frequency=frequency)
+        subscriber = Subscriber.objects.create(
+            email=email, mailbox=mailbox_of(email), frequency=frequency
+        )
         outcome = SignupOutcome.CREATED
     elif subscriber.status in _CONFIRMED:
         outcome = SignupOutcome.ALREADY_SUBSCRIBED
@@ -97,20 +95,36 @@ def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: st
 
 
 def request_confirmation(subscriber: Subscriber) -> bool:
-    """Owe the subscriber a confirmation email, unless one was owed within the interval;
+    """Owe the subscriber a confirmation email (or, confirmed, an "already subscribed" one);
     True if it is now owed (the caller queues the task that sends it).
 
-    The debt is recorded in the row: if the task is never queued or lost (broker down),
-    ``send_owed_confirmations`` pays it later.
+    Not owed if any address of the same mailbox (``+tag`` and Gmail's dots aside) was owed
+    one within ``CONFIRMATION_EMAIL_INTERVAL_SECONDS``, nor, to a confirmed subscriber,
+    within ``ALREADY_SUBSCRIBED_EMAIL_INTERVAL_SECONDS``: typing someone's address into the
+    form is no way to fill their inbox. The debt is recorded in the row: if the task is
+    never queued or lost (broker down), ``send_owed_confirmations`` pays it later.
     """
     now = timezone.now()
-    interval = timedelta(seconds=settings.CONFIRMATION_EMAIL_INTERVAL_SECONDS)
-    last = subscriber.confirmation_requested_at
-    if last is not None and now - last < interval:
+    if _asked_recently(subscriber, now):
         return False
     subscriber.confirmation_requested_at = now
     subscriber.save(update_fields=["confirmation_requested_at"])
     return True
+
+
+def _asked_recently(subscriber: Subscriber, now: datetime) -> bool:
+    hour = now - timedelta(seconds=settings.CONFIRMATION_EMAIL_INTERVAL_SECONDS)
+    last = subscriber.confirmation_requested_at
+    if subscriber.status in _CONFIRMED:
+        since = now - timedelta(seconds=settings.ALREADY_SUBSCRIBED_EMAIL_INTERVAL_SECONDS)
+        if last is not None and last > since:
+            return True
+    if last is not None and last > hour:
+        return True
+    # Variants of one mailbox are rows of their own; two signing up at the same instant may
+    # both be owed one (the per-IP limit still holds).
+    mailbox = subscriber.mailbox or mailbox_of(subscriber.email)
+    return Subscriber.objects.filter(mailbox=mailbox, confirmation_requested_at__gt=hour).exists()
 
 
 def resend_confirmation(*, email: str) -> int | None:

@@ -1,6 +1,6 @@
 """Redis stops while people subscribe: they still get "check your inbox", and one email later.
 
-Redis is the Celery broker and the Django cache (the sign-up rate limit). A private
+Redis is the Celery broker and the Django cache. A private
 redis-server plays both; it is stopped between two sign-ups. The first sign-up's task
 message is lost with it (no persistence), the second cannot be queued at all. Both people see
 the normal answer at once and stay owed a confirmation. Once Redis is back, a third sign-up
