@@ -27,6 +27,13 @@ from django.db.models import QuerySet
 
 from subscriptions.models import Subscriber
 
+# Confirming never undoes what someone other than the reader decided: a bounce, a spam
+# complaint, an editor's suppression. Only an editor lifts those.
+_NOT_CONFIRMABLE = (
+    Subscriber.Status.BOUNCED,
+    Subscriber.Status.COMPLAINED,
+    Subscriber.Status.SUPPRESSED,
+)
 _LEGACY_SALT = "subscriptions.manage"
 
 
@@ -168,8 +175,12 @@ def _id_of(text: str) -> int | None:
 
 
 def subscriber_from_confirmation(token: str) -> Subscriber:
-    """The subscriber a confirmation link is for; ``TokenExpired`` or ``TokenInvalid``."""
-    return verify(token, Purpose.CONFIRM).subscriber
+    """The subscriber a confirmation link is for, if it may still confirm them;
+    ``TokenExpired`` or ``TokenInvalid``."""
+    subscriber = verify(token, Purpose.CONFIRM).subscriber
+    if subscriber.status in _NOT_CONFIRMABLE:
+        raise TokenInvalid
+    return subscriber
 
 
 def _verify_legacy_unsubscribe(token: str) -> Verified:
