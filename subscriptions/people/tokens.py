@@ -1,11 +1,11 @@
 """Signed tokens in the links of emails: one purpose each, so a link does one thing.
 
-A token is ``<subscriber id>:<when it was made>:<signature>`` (Django's ``TimestampSigner``).
-Its salt names its purpose, so a feedback link cannot open the preferences page, and,
-except for unsubscribing, holds the subscriber's ``manage_key``: giving them a new key
-(``rotate_key``, done on "sign out all my links" and whenever mail to them stops) makes
-every earlier link for every other purpose invalid. The key is in the signature, never in
-the link.
+A token is ``<subscriber id>:<when it was made>:<signature>``, signed by Django's
+``TimestampSigner`` under a salt that names its purpose, so a feedback link cannot open the
+preferences page. Except for unsubscribing, what is signed also holds the subscriber's
+``manage_key`` (``<id>:<key>:<when>``), which the link leaves out and verifying puts back
+from the database: giving them a new key (``rotate_key``, done on "sign out all my links"
+and whenever mail to them stops) makes every earlier link for every other purpose invalid.
 
 An unsubscribe link holds no key, and never expires: any digest a reader still has, however
 old, stops the mail in one click (RFC 8058; mailbox providers insist), and all a leaked one
@@ -20,6 +20,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
@@ -100,9 +101,16 @@ def rotate_key(subscribers: QuerySet[Subscriber]) -> int:
     return subscribers.update(manage_key=new_key())
 
 
-def _salt(purpose: Purpose, key: str) -> str:
-    salt = f"subscriptions.{purpose.value}"
-    return f"{salt}:{key}" if purpose.keyed else salt
+@lru_cache(maxsize=16)
+def _signer(purpose: Purpose, secret: str) -> signing.TimestampSigner:
+    # One per purpose (and SECRET_KEY) a process: signing uses only the current key. A
+    # token is verified with a fresh signer, which also tries SECRET_KEY_FALLBACKS.
+    return signing.TimestampSigner(key=secret, salt=f"subscriptions.{purpose.value}")
+
+
+def _signed(pk: object, key: str, purpose: Purpose, stamp: str) -> str:
+    """What is signed: the id, the key unless the purpose holds none, and the time."""
+    return f"{pk}:{key}:{stamp}" if purpose.keyed else f"{pk}:{stamp}"
 
 
 def make_token(subscriber: Subscriber, purpose: Purpose, *, issued_at: int | None = None) -> str:
@@ -110,20 +118,26 @@ def make_token(subscriber: Subscriber, purpose: Purpose, *, issued_at: int | Non
 
     A page opened by a long-lived link dates the preferences link it shows as that link was
     dated, so the page never hands out a link that outlives the one in the email."""
-    issued_at = int(time.time()) if issued_at is None else issued_at
-    # What TimestampSigner.sign writes, at a given time rather than now.
-    value = f"{subscriber.pk}:{signing.b62_encode(issued_at)}"
-    return signing.Signer(salt=_salt(purpose, subscriber.manage_key)).sign(value)
+    stamp = signing.b62_encode(int(time.time()) if issued_at is None else issued_at)
+    return _token(subscriber, purpose, stamp)
+
+
+def _token(subscriber: Subscriber, purpose: Purpose, stamp: str) -> str:
+    signer = _signer(purpose, settings.SECRET_KEY)
+    # What TimestampSigner.sign signs, at a given time, with the key left out of the link.
+    signature = signer.signature(_signed(subscriber.pk, subscriber.manage_key, purpose, stamp))
+    return f"{subscriber.pk}:{stamp}:{signature}"
 
 
 def digest_tokens(subscriber: Subscriber, *, issued_at: int | None = None) -> DigestTokens:
-    """The four tokens of a digest's links: four HMACs, no query."""
-    issued_at = int(time.time()) if issued_at is None else issued_at
+    """The four tokens of a digest's links, dated ``issued_at`` (by default now): four
+    HMACs, no query."""
+    stamp = signing.b62_encode(int(time.time()) if issued_at is None else issued_at)
     return DigestTokens(
-        unsubscribe=make_token(subscriber, Purpose.UNSUBSCRIBE, issued_at=issued_at),
-        preferences=make_token(subscriber, Purpose.PREFERENCES, issued_at=issued_at),
-        feedback=make_token(subscriber, Purpose.FEEDBACK, issued_at=issued_at),
-        view=make_token(subscriber, Purpose.VIEW, issued_at=issued_at),
+        unsubscribe=_token(subscriber, Purpose.UNSUBSCRIBE, stamp),
+        preferences=_token(subscriber, Purpose.PREFERENCES, stamp),
+        feedback=_token(subscriber, Purpose.FEEDBACK, stamp),
+        view=_token(subscriber, Purpose.VIEW, stamp),
     )
 
 
@@ -148,23 +162,26 @@ def verify(token: str, purpose: Purpose) -> Verified:
     """The subscriber a link for ``purpose`` is for; ``TokenExpired`` or ``TokenInvalid``.
 
     One query, whether or not the token is good."""
-    pk = _id_of(token.partition(":")[0])
+    parts = token.split(":")
+    pk = _id_of(parts[0])
     if purpose is Purpose.UNSUBSCRIBE and pk is None:
         return _verify_legacy_unsubscribe(token)
-    subscriber = Subscriber.objects.filter(pk=pk).first() if pk is not None else None
+    if pk is None or len(parts) != 3:
+        raise TokenInvalid
+    _, stamp, signature = parts
+    subscriber = Subscriber.objects.filter(pk=pk).first()
     # A missing subscriber costs the same work as a wrong key.
     key = subscriber.manage_key if subscriber is not None else ""
+    signer = signing.TimestampSigner(salt=f"subscriptions.{purpose.value}")
     try:
-        signer = signing.TimestampSigner(salt=_salt(purpose, key))
-        value = signer.unsign(token, max_age=purpose.max_age())
+        signer.unsign(f"{_signed(pk, key, purpose, stamp)}:{signature}", max_age=purpose.max_age())
     except signing.SignatureExpired:
         raise TokenExpired from None
     except signing.BadSignature:
         raise TokenInvalid from None
-    if subscriber is None or value != str(subscriber.pk):
+    if subscriber is None:
         raise TokenInvalid
-    issued_at = signing.b62_decode(token.split(":")[1])
-    return Verified(subscriber=subscriber, issued_at=issued_at)
+    return Verified(subscriber=subscriber, issued_at=signing.b62_decode(stamp))
 
 
 def _id_of(text: str) -> int | None:
