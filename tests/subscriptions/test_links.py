@@ -284,3 +284,13 @@ def test_an_editors_preview_shows_no_link_of_the_reader(admin_client, settings, 
         for kind in ["/preferences/", "/unsubscribe/", "/feedback/", "/digest/view/"]:
             assert f"{settings.SITE_URL}{kind}" not in page, kind
         assert f"{settings.SITE_URL}/test-email-link/" in page
+
+
+def test_how_long_a_preferences_link_works_is_set_in_the_environment(tmp_path):
+    from tests.digest_site.test_settings import read_settings, run
+
+    assert read_settings(tmp_path)["PREFERENCES_LINK_MAX_AGE_DAYS"] == 30
+    values = read_settings(tmp_path, PREFERENCES_LINK_MAX_AGE_DAYS="7")
+    assert values["PREFERENCES_LINK_MAX_AGE_DAYS"] == 7
+    refused = run(tmp_path, "-c", "import digest_site.settings", PREFERENCES_LINK_MAX_AGE_DAYS="0")
+    assert "PREFERENCES_LINK_MAX_AGE_DAYS must be a positive integer" in refused.stderr
