@@ -285,6 +285,14 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 5, minimum=1)
 SOFT_BOUNCE_WINDOW_DAYS = env_int("SOFT_BOUNCE_WINDOW_DAYS", 30, minimum=1)
 
+# --- Links in emails (subscriptions/people/tokens.py). A preferences link works this many
+# days; an expired one offers to email a new one, at most this many an hour per address.
+PREFERENCES_LINK_MAX_AGE_DAYS = env_int("PREFERENCES_LINK_MAX_AGE_DAYS", 30, minimum=1)
+PREFERENCES_LINK_EMAILS_PER_HOUR = 3
+# Links made before each link had one purpose still unsubscribe (and do nothing else) until
+# they are this old; after that the code that reads them can go.
+LEGACY_UNSUBSCRIBE_LINK_MAX_AGE_DAYS = 365
+
 # --- Digests. Values of several types (counts, a choice, a mapping): code reading one knows
 # which it asked for, so the dictionary is not typed per key.
 DIGESTS: dict[str, Any] = {

@@ -82,3 +82,12 @@ def confirmation_email(*, to: str, confirm_url: str) -> EmailMultiAlternatives:
 def already_subscribed_email(*, to: str, preferences_url: str) -> EmailMultiAlternatives:
     """Sent instead of a confirmation when the address is already subscribed."""
     return message("already-subscribed", to=to, context={"preferences_url": preferences_url})
+
+
+def preferences_link_email(*, to: str, preferences_url: str) -> EmailMultiAlternatives:
+    """A fresh preferences link, asked for on the site or after "sign out all my links"."""
+    context = {
+        "preferences_url": preferences_url,
+        "max_age_days": settings.PREFERENCES_LINK_MAX_AGE_DAYS,
+    }
+    return message("preferences-link", to=to, context=context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date
 
 from celery import shared_task
@@ -13,6 +14,7 @@ from django.utils import timezone
 from subscriptions.delivery.recovery import recover
 from subscriptions.delivery.runs import finish_run, process_batch, retry_batch_later, start_run
 from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
+from subscriptions.people import preferences
 from subscriptions.people.signup import owed_confirmation_ids, send_owed_confirmation
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,48 @@ def queue_confirmation(subscriber_id: int) -> None:
     ``send_owed_confirmations`` sweep: the sign-up itself never fails for it.
     """
     transaction.on_commit(lambda: send_confirmation.delay(subscriber_id), robust=True)
+
+
+@shared_task(
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_kwargs={"max_retries": 5},
+    acks_late=True,
+)
+def send_preferences_link(subscriber_id: int, request_id: str) -> bool:
+    """Email a subscriber a fresh preferences link. Running twice sends it once."""
+    return preferences.send_preferences_link(subscriber_id=subscriber_id, request_id=request_id)
+
+
+@shared_task(
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_kwargs={"max_retries": 5},
+    acks_late=True,
+)
+def send_requested_preferences_link(email: str, request_id: str) -> bool:
+    """Email the address someone typed a preferences link, if it gets the digest. Running
+    twice sends it once."""
+    return preferences.send_requested_preferences_link(email=email, request_id=request_id)
+
+
+def queue_preferences_link(subscriber_id: int) -> None:
+    """Queue a fresh preferences link for the subscriber, once the transaction commits."""
+    request_id = uuid.uuid4().hex
+    transaction.on_commit(
+        lambda: send_preferences_link.delay(subscriber_id, request_id), robust=True
+    )
+
+
+def queue_preferences_link_request(email: str) -> None:
+    """Queue "email me a new link" for an address, whatever the address: the request does
+    the same work for every address, and the task decides whether anything is sent."""
+    request_id = uuid.uuid4().hex
+    transaction.on_commit(
+        lambda: send_requested_preferences_link.delay(email, request_id), robust=True
+    )
 
 
 @shared_task(acks_late=True)

@@ -9,11 +9,15 @@ urlpatterns = [
     path("subscribe/check-inbox/", views.check_inbox, name="check_inbox"),
     path("subscribe/resend/", views.resend_view, name="resend"),
     path("confirm/<str:token>/", views.confirm_view, name="confirm"),
+    # Before the preferences link, whose token would otherwise match "new-link".
+    path("preferences/new-link/", views.new_link_view, name="new_link"),
+    path("preferences/new-link/sent/", views.new_link_sent, name="new_link_sent"),
     path("preferences/<str:token>/", views.preferences_view, name="preferences"),
     path("preferences/<str:token>/delete/", views.delete_view, name="delete"),
     path("unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
     path("feedback/<str:token>/", views.feedback_view, name="feedback"),
     path("digest/view/<str:token>/<int:digest_id>/", views.view_digest, name="view_digest"),
+    path("test-email-link/", views.test_link, name="test_link"),
     path(
         "unsubscribe/<str:token>/one-click/",
         views.one_click_unsubscribe,

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.models import Paper
-from subscriptions.delivery.render import render_digest
+from subscriptions.delivery.render import reader_links, render_digest
 from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
@@ -20,13 +20,20 @@ from subscriptions.people.ratelimit import signup_allowed
 from subscriptions.people.signup import confirm as confirm_subscription
 from subscriptions.people.signup import resend_confirmation, set_interests, subscribe
 from subscriptions.people.tokens import (
+    Purpose,
     TokenExpired,
     TokenInvalid,
-    manage_token,
+    Verified,
+    preferences_token,
     subscriber_from_confirmation,
-    subscriber_from_manage_token,
+    unsubscribe_token,
+    verify,
 )
-from subscriptions.tasks import queue_confirmation
+from subscriptions.tasks import (
+    queue_confirmation,
+    queue_preferences_link,
+    queue_preferences_link_request,
+)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -119,14 +126,16 @@ def resend_view(request: HttpRequest) -> HttpResponse:
     return redirect("subscriptions:check_inbox")
 
 
-def _preferences_url(subscriber: Subscriber) -> str:
-    return reverse("subscriptions:preferences", args=[manage_token(subscriber)])
+def _preferences_url(subscriber: Subscriber, *, issued_at: int | None = None) -> str:
+    return reverse(
+        "subscriptions:preferences", args=[preferences_token(subscriber, issued_at=issued_at)]
+    )
 
 
-def _manage_or_404(token: str) -> Subscriber | None:
+def _verified(token: str, purpose: Purpose) -> Verified | None:
     try:
-        return subscriber_from_manage_token(token)
-    except TokenInvalid:
+        return verify(token, purpose)
+    except (TokenExpired, TokenInvalid):
         return None
 
 
@@ -134,12 +143,28 @@ def _bad_link(request: HttpRequest) -> HttpResponse:
     return render(request, "subscriptions/bad_link.html", status=404)
 
 
+def _preferences_or_new_link(request: HttpRequest, token: str) -> Subscriber | HttpResponse:
+    """The subscriber a preferences link is for, or the page offering a new link."""
+    try:
+        return verify(token, Purpose.PREFERENCES).subscriber
+    except (TokenExpired, TokenInvalid) as error:
+        expired = isinstance(error, TokenExpired)
+        context = {"link": "expired" if expired else "invalid", **_new_link_context()}
+        status = 410 if expired else 404
+        return render(request, "subscriptions/new_link.html", context, status=status)
+
+
+def _new_link_context(form: ResendForm | None = None) -> dict[str, object]:
+    return {"form": form or ResendForm(), "max_age_days": settings.PREFERENCES_LINK_MAX_AGE_DAYS}
+
+
 @require_http_methods(["GET", "POST"])
 def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
-    """Change interests and frequency, pause or resume, from the link in any email."""
-    subscriber = _manage_or_404(token)
-    if subscriber is None:
-        return _bad_link(request)
+    """Change interests and frequency, pause or resume, or sign out every link, from the
+    link in any email."""
+    subscriber = _preferences_or_new_link(request, token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
     form = PreferencesForm.for_subscriber(subscriber)
     if request.method == "POST":
         action = request.POST.get("action", "save")
@@ -151,6 +176,10 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             preferences.resume(subscriber)
             messages.success(request, "Resumed. Your next digest comes as usual.")
             return redirect(request.path)
+        if action == "sign_out":
+            preferences.sign_out_links(subscriber)
+            queue_preferences_link(subscriber.pk)
+            return render(request, "subscriptions/signed_out.html", {"subscriber": subscriber})
         form = PreferencesForm.for_subscriber(subscriber, data=request.POST)
         if form.is_valid():
             set_interests(
@@ -158,18 +187,42 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             )
             messages.success(request, "Saved. Your next digest follows these preferences.")
             return redirect(request.path)
-    context = {"subscriber": subscriber, "form": form, "token": token}
+    context = {
+        "subscriber": subscriber,
+        "form": form,
+        "token": token,
+        "unsubscribe_token": unsubscribe_token(subscriber),
+    }
     return render(
         request, "subscriptions/preferences.html", context, status=400 if form.errors else 200
     )
 
 
 @require_http_methods(["GET", "POST"])
+def new_link_view(request: HttpRequest) -> HttpResponse:
+    """ "Email me a new link": the same answer, and the same work, whatever the address."""
+    if request.method == "GET":
+        return render(request, "subscriptions/new_link.html", _new_link_context())
+    if not _ip_allowed(request):
+        return _too_many(request)
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        return render(request, "subscriptions/new_link.html", _new_link_context(form), status=400)
+    queue_preferences_link_request(form.cleaned_data["email"])
+    return redirect("subscriptions:new_link_sent")
+
+
+@require_safe
+def new_link_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "subscriptions/new_link_sent.html")
+
+
+@require_http_methods(["GET", "POST"])
 def delete_view(request: HttpRequest, token: str) -> HttpResponse:
     """Delete all my data: GET asks, POST deletes the subscriber and their history."""
-    subscriber = _manage_or_404(token)
-    if subscriber is None:
-        return _bad_link(request)
+    subscriber = _preferences_or_new_link(request, token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
     if request.method == "GET":
         return render(request, "subscriptions/delete.html", {"subscriber": subscriber})
     preferences.delete_subscriber(subscriber)
@@ -179,9 +232,10 @@ def delete_view(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows one button (a GET never unsubscribes); POST unsubscribes."""
-    subscriber = _manage_or_404(token)
-    if subscriber is None:
+    verified = _verified(token, Purpose.UNSUBSCRIBE)
+    if verified is None:
         return _bad_link(request)
+    subscriber = verified.subscriber
     if request.method == "GET":
         context = {"subscriber": subscriber, "token": token}
         return render(request, "subscriptions/unsubscribe.html", context)
@@ -200,11 +254,21 @@ def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return unsubscribe_view(request, token)
     if request.POST.get("List-Unsubscribe") != "One-Click":
         return HttpResponseBadRequest("Expected the body List-Unsubscribe=One-Click.")
-    subscriber = _manage_or_404(token)
-    if subscriber is None:
+    verified = _verified(token, Purpose.UNSUBSCRIBE)
+    if verified is None:
         return HttpResponse("Unknown or expired link.", status=404, content_type="text/plain")
-    preferences.unsubscribe(subscriber)
+    preferences.unsubscribe(verified.subscriber)
     return HttpResponse("Unsubscribed.", content_type="text/plain")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def test_link(request: HttpRequest) -> HttpResponse:
+    """Where every link of a test send or an editor's preview goes: it changes nothing, so
+    a one-click POST from a test email unsubscribes no one."""
+    if request.method == "POST":
+        return HttpResponse("A test email: nothing changed.", content_type="text/plain")
+    return render(request, "subscriptions/test_link.html")
 
 
 _SIGNALS = {"more": 1, "less": -1}
@@ -214,31 +278,37 @@ _SIGNALS = {"more": 1, "less": -1}
 def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
     """ "More/less like this" from a digest: GET asks (scanners follow links), POST records.
 
-    The link is the reader's manage token with ``?paper=<id>&signal=more|less``.
+    The link is the reader's feedback token with ``?paper=<id>&signal=more|less``.
     """
-    subscriber = _manage_or_404(token)
+    verified = _verified(token, Purpose.FEEDBACK)
     signal = _SIGNALS.get(request.GET.get("signal", ""))
     paper_id = request.GET.get("paper", "")
     paper = Paper.objects.filter(pk=int(paper_id)).first() if paper_id.isdigit() else None
-    if subscriber is None or signal is None or paper is None:
+    if verified is None or signal is None or paper is None:
         return _bad_link(request)
     recorded = request.method == "POST"
     if recorded:
-        preferences.record_feedback(subscriber, paper_id=paper.pk, signal=signal)
+        preferences.record_feedback(verified.subscriber, paper_id=paper.pk, signal=signal)
     context = {
         "paper": paper,
         "more": signal > 0,
         "recorded": recorded,
-        "preferences_url": _preferences_url(subscriber),
+        # Dated as the feedback link is: a link that never expires hands out no fresh
+        # preferences link.
+        "preferences_url": _preferences_url(verified.subscriber, issued_at=verified.issued_at),
     }
     return render(request, "subscriptions/feedback.html", context)
 
 
 @require_safe
 def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpResponse:
-    """A digest as a web page (the "view in browser" link): the same HTML as the email."""
-    subscriber = _manage_or_404(token)
-    digest = digest_for_view(subscriber=subscriber, digest_id=digest_id) if subscriber else None
+    """A digest as a web page (the "view in browser" link): the same HTML as the email, its
+    links dated as the email's were."""
+    verified = _verified(token, Purpose.VIEW)
+    if verified is None:
+        return _bad_link(request)
+    digest = digest_for_view(subscriber=verified.subscriber, digest_id=digest_id)
     if digest is None:
         return _bad_link(request)
-    return HttpResponse(render_digest(digest).html)
+    links = reader_links(digest, issued_at=verified.issued_at)
+    return HttpResponse(render_digest(digest, links=links).html)

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from subscriptions.admin.common import action_confirmed, confirmation_page
-from subscriptions.delivery.render import render_digest
+from subscriptions.delivery.render import inert_links, render_digest
 from subscriptions.delivery.selectors import digests_with_content
 from subscriptions.delivery.sending import retry_failed_digests
 from subscriptions.models import Digest, DigestItem, DigestRun, Feedback
@@ -111,7 +111,7 @@ class DigestAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
         digest = get_object_or_404(digests_with_content(), pk=pk)
-        rendered = render_digest(digest)
+        rendered = render_digest(digest, links=inert_links())  # links that change nothing
         context = {
             **self.admin_site.each_context(request),
             "title": f"Digest {digest.period} of {digest.subscriber.email} ({digest.status})",

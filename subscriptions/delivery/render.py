@@ -25,7 +25,7 @@ from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import email_of, inliner
 from subscriptions.models import Digest, DigestItem
-from subscriptions.people.tokens import manage_token
+from subscriptions.people.tokens import digest_tokens
 
 _CLASS = re.compile(r' class="[^"]*"')
 _INDENT = re.compile(r"\n\s+")
@@ -209,18 +209,53 @@ def _view_link(token: str, digest_id: int) -> str:
     return f"{before}{token}{middle}{digest_id}{after}"
 
 
-def render_digest(digest: Digest, content: Content | None = None) -> RenderedDigest:
+@dataclass(frozen=True, slots=True)
+class DigestLinks:
+    """Where the reader's links in a digest go, each with a token of its own purpose;
+    ``feedback`` takes ``?paper=<id>&signal=more|less``."""
+
+    view: str
+    preferences: str
+    unsubscribe: str
+    one_click: str
+    feedback: str
+
+
+def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks:
+    """The links of the digest's reader, dated ``issued_at`` (by default now): four
+    signatures, no query."""
+    tokens = digest_tokens(digest.subscriber, issued_at=issued_at)
+    return DigestLinks(
+        view=_view_link(tokens.view, digest.pk or 0),
+        preferences=_link("subscriptions:preferences", tokens.preferences),
+        unsubscribe=_link("subscriptions:unsubscribe", tokens.unsubscribe),
+        one_click=_link("subscriptions:one_click_unsubscribe", tokens.unsubscribe),
+        feedback=_link("subscriptions:feedback", tokens.feedback),
+    )
+
+
+def inert_links() -> DigestLinks:
+    """Links for a test send or an editor's preview: every one leads to a page saying it
+    changes nothing, and a one-click POST to it unsubscribes no one."""
+    inert = f"{settings.SITE_URL}{reverse('subscriptions:test_link')}"
+    return DigestLinks(inert, inert, inert, inert, inert)
+
+
+def render_digest(
+    digest: Digest, content: Content | None = None, *, links: DigestLinks | None = None
+) -> RenderedDigest:
     """Subject, text and HTML of a digest, for the email and the "view in browser" page.
 
-    Without ``content``, it is read from the digest (see ``Content.of``).
+    Without ``content``, it is read from the digest (see ``Content.of``); without ``links``,
+    the reader's own are made (``reader_links``).
     """
-    return _render_digest(digest, content, manage_token(digest.subscriber))
+    return _render_digest(digest, content, links or reader_links(digest))
 
 
-def _render_digest(digest: Digest, content: Content | None, token: str) -> RenderedDigest:
+def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
     picks, topics = content or Content.of(digest)
     site_url = settings.SITE_URL
-    feedback = _link("subscriptions:feedback", token)
+    feedback = links.feedback
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
     html: dict[str, list[str]] = {for_you: [], trending: []}
     text: dict[str, list[str]] = {for_you: [], trending: []}
@@ -246,10 +281,10 @@ def _render_digest(digest: Digest, content: Content | None, token: str) -> Rende
     subscriber = digest.subscriber
     shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]))
     values = {
-        "view_url": _view_link(token, digest.pk or 0),
+        "view_url": links.view,
         "interests": interests_phrase(topics, subscriber.keywords),
-        "preferences_url": _link("subscriptions:preferences", token),
-        "unsubscribe_url": _link("subscriptions:unsubscribe", token),
+        "preferences_url": links.preferences,
+        "unsubscribe_url": links.unsubscribe,
     }
     return RenderedDigest(
         subject=digest_subject(digest.day, titles),
@@ -271,14 +306,14 @@ def digest_email(
 ) -> EmailMultiAlternatives:
     """A subscriber's digest, with one-click unsubscribe and list headers.
 
-    ``content`` as ``render_digest`` takes it; ``to`` serves the admin's test send.
+    ``content`` as ``render_digest`` takes it; ``to`` serves the admin's test send, whose
+    links change nothing (``inert_links``): the reader's own must not reach anyone else.
     """
-    token = manage_token(digest.subscriber)
-    rendered = _render_digest(digest, content, token)
-    one_click = _link("subscriptions:one_click_unsubscribe", token)
+    links = reader_links(digest) if to is None else inert_links()
+    rendered = _render_digest(digest, content, links)
     domain = urlsplit(settings.SITE_URL).hostname or "localhost"
     headers = {
-        "List-Unsubscribe": f"<{one_click}>",
+        "List-Unsubscribe": f"<{links.one_click}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": settings.DIGEST_LIST_ID,
     }

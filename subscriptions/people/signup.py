@@ -22,7 +22,7 @@ from subscriptions.addresses import mailbox_of, normalise_email
 from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
-from subscriptions.people.tokens import confirmation_token, manage_token
+from subscriptions.people.tokens import confirmation_token, preferences_token
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def send_owed_confirmation(*, subscriber_id: int) -> bool:
         return False
     subscriber = Subscriber.objects.get(pk=subscriber_id)
     if subscriber.status in _CONFIRMED:
-        preferences = link("subscriptions:preferences", manage_token(subscriber))
+        preferences = link("subscriptions:preferences", preferences_token(subscriber))
         email = already_subscribed_email(to=subscriber.email, preferences_url=preferences)
     else:
         confirm_url = link("subscriptions:confirm", confirmation_token(subscriber))

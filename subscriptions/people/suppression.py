@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from subscriptions.models import Subscriber
+from subscriptions.people.tokens import new_key
 
 # The statuses that mean "send nothing more", each with who decided it.
 STOPPED = (
@@ -19,7 +20,13 @@ STOPPED = (
 def suppress(subscribers: QuerySet[Subscriber], *, status: Subscriber.Status) -> int:
     """Send ``subscribers`` nothing more, recording why (``status``, one of ``STOPPED``) and
     when; return how many changed. Those already in that status are left as they are, so
-    repeating it (a replayed event, a second click) changes nothing."""
+    repeating it (a replayed event, a second click) changes nothing.
+
+    Each changed subscriber gets a new key: links made before (preferences, feedback, and a
+    confirmation that could otherwise make them active again) stop working; unsubscribe
+    links hold no key and keep answering."""
     if status not in STOPPED:
         raise ValueError(f"{status!r} does not stop mail; expected one of {STOPPED}")
-    return subscribers.exclude(status=status).update(status=status, unsubscribed_at=timezone.now())
+    return subscribers.exclude(status=status).update(
+        status=status, unsubscribed_at=timezone.now(), manage_key=new_key()
+    )

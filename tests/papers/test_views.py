@@ -109,10 +109,10 @@ def test_the_daily_list_is_rendered_once_per_cache_period(
 def test_it_never_shows_a_flash_message_to_another_visitor(seeded):
     from django.test import Client
 
-    from subscriptions.people.tokens import manage_token
+    from subscriptions.people.tokens import preferences_token
     from tests.factories import make_subscriber
 
-    token = manage_token(make_subscriber())
+    token = preferences_token(make_subscriber())
     a, b = Client(), Client()
     a.post(f"/preferences/{token}/", {"action": "pause"})  # leaves "Paused." to be shown
     assert "Paused." in a.get("/").content.decode()

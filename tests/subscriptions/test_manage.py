@@ -2,7 +2,7 @@ import pytest
 from django.core import signing
 
 from subscriptions.models import Subscriber
-from subscriptions.people.tokens import manage_token
+from subscriptions.people.tokens import preferences_token, unsubscribe_token
 from tests.factories import make_subscriber
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,12 @@ def subscriber():
 
 @pytest.fixture
 def token(subscriber):
-    return manage_token(subscriber)
+    return preferences_token(subscriber)
+
+
+@pytest.fixture
+def unsubscribe(subscriber):
+    return unsubscribe_token(subscriber)
 
 
 def test_preferences_show_and_change_interests(client, subscriber, token):
@@ -68,25 +73,27 @@ def test_pause_and_resume(client, subscriber, token):
     assert subscriber.status == Subscriber.Status.ACTIVE
 
 
-def test_a_get_never_unsubscribes(client, subscriber, token):
-    page = client.get(f"/unsubscribe/{token}/")
+def test_a_get_never_unsubscribes(client, subscriber, unsubscribe):
+    page = client.get(f"/unsubscribe/{unsubscribe}/")
     assert page.status_code == 200
     assert "Unsubscribe ada@example.org?" in page.content.decode()
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.ACTIVE
 
-    done = client.post(f"/unsubscribe/{token}/")
+    done = client.post(f"/unsubscribe/{unsubscribe}/")
     assert "You're unsubscribed" in done.content.decode()
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
     assert subscriber.unsubscribed_at is not None
 
 
-def test_one_click_unsubscribe_needs_no_cookie_or_csrf_and_repeats_harmlessly(subscriber, token):
+def test_one_click_unsubscribe_needs_no_cookie_or_csrf_and_repeats_harmlessly(
+    subscriber, unsubscribe
+):
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
-    url = f"/unsubscribe/{token}/one-click/"
+    url = f"/unsubscribe/{unsubscribe}/one-click/"
     body = "List-Unsubscribe=One-Click"
     for _ in range(2):
         response = strict.post(url, body, content_type="application/x-www-form-urlencoded")
@@ -99,18 +106,18 @@ def test_one_click_unsubscribe_needs_no_cookie_or_csrf_and_repeats_harmlessly(su
     assert b"Unsubscribe ada@example.org?" in page.content
 
 
-def test_one_click_wants_the_rfc_8058_body(client, subscriber, token):
-    response = client.post(f"/unsubscribe/{token}/one-click/", {"something": "else"})
+def test_one_click_wants_the_rfc_8058_body(client, subscriber, unsubscribe):
+    response = client.post(f"/unsubscribe/{unsubscribe}/one-click/", {"something": "else"})
     assert response.status_code == 400
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.ACTIVE
 
 
-def test_other_forms_need_a_csrf_token(subscriber, token):
+def test_other_forms_need_a_csrf_token(subscriber, unsubscribe):
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post(f"/unsubscribe/{token}/").status_code == 403
+    assert strict.post(f"/unsubscribe/{unsubscribe}/").status_code == 403
     assert strict.post("/subscribe/", {"email": "x@example.org"}).status_code == 403
 
 
