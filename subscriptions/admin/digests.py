@@ -79,15 +79,23 @@ class DigestAdmin(admin.ModelAdmin):
         ]
 
     def summary_view(self, request: HttpRequest) -> HttpResponse:
-        """Per day and frequency: built, sent, failed, unknown, skipped; and the failures."""
+        """Per day and frequency: built, sent, failed, unknown, skipped, what was in doubt
+        and how it was settled; and the failures."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
         by_status = {
             status: Count("pk", filter=Q(status=status)) for status in Digest.Status.values
         }
+        in_doubt = Q(status__in=(Digest.Status.SENDING, Digest.Status.UNKNOWN))
         days = (
             Digest.objects.values("period", "frequency")
-            .annotate(built=Count("pk"), **by_status)
+            .annotate(
+                built=Count("pk"),
+                **by_status,
+                in_doubt=Count("pk", filter=in_doubt),
+                settled_by_events=Count("pk", filter=Q(settled_by_event=True)),
+                resent=Count("pk", filter=Q(resent_at__isnull=False)),
+            )
             .order_by("-period", "frequency")[:60]
         )
         period = request.GET.get("period") or (days[0]["period"] if days else "")
