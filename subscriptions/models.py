@@ -69,6 +69,9 @@ class Subscriber(models.Model):
     # When a worker took the owed confirmation to send it. Until it says it was sent, a claim
     # older than DIGEST_STALE_CLAIM_MINUTES is a dead worker's: the sweep sends it again.
     confirmation_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the last sign-up form asked for (topics, keywords, authors, frequency), until the
+    # task that answers it applies it: the request writes this one row whatever the state.
+    requested_interests = models.JSONField(null=True, blank=True, editable=False)
     # Soft bounces in a row (each within SOFT_BOUNCE_WINDOW_DAYS of the last, no delivery in
     # between); SOFT_BOUNCE_LIMIT of them suppress the address (subscriptions/webhooks.py).
     soft_bounces = models.PositiveSmallIntegerField(default=0, editable=False)

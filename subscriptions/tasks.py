@@ -15,7 +15,7 @@ from subscriptions.delivery.recovery import recover
 from subscriptions.delivery.runs import finish_run, process_batch, retry_batch_later, start_run
 from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
 from subscriptions.people import preferences
-from subscriptions.people.signup import owed_confirmation_ids, send_owed_confirmation
+from subscriptions.people.signup import owed_confirmation_ids, resend_confirmation, settle_signup
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +28,14 @@ logger = logging.getLogger(__name__)
     acks_late=True,
 )
 def send_confirmation(subscriber_id: int) -> bool:
-    """Send the confirmation a subscriber is owed. Running twice sends it once."""
-    return send_owed_confirmation(subscriber_id=subscriber_id)
+    """Answer a sign-up: apply the interests it asked for and send the email it is owed,
+    if any (none for an address suppressed for good). Running twice sends it once."""
+    return settle_signup(subscriber_id=subscriber_id)
 
 
 def queue_confirmation(subscriber_id: int) -> None:
-    """Queue the confirmation email a subscriber is owed, once the transaction commits.
+    """Queue the answer to a sign-up, once the transaction commits; queued for every sign-up
+    whatever the address's state, so the request takes the same time for all.
 
     If the broker cannot take it, the error is logged and the debt stays recorded for the
     ``send_owed_confirmations`` sweep: the sign-up itself never fails for it.
@@ -83,13 +85,34 @@ def queue_preferences_link_request(email: str) -> None:
     )
 
 
+@shared_task(
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_kwargs={"max_retries": 5},
+    acks_late=True,
+)
+def resend_confirmation_to(email: str) -> bool:
+    """Send a new confirmation link if the address is a pending subscriber's (at most one an
+    hour). Takes the address, not an id: the request that asked looks nothing up, so it
+    takes the same time for a known address as for an unknown one."""
+    owed = resend_confirmation(email=email)
+    return settle_signup(subscriber_id=owed) if owed is not None else False
+
+
+def queue_resend(email: str) -> None:
+    """Queue ``resend_confirmation_to`` after the transaction commits; if the broker cannot
+    take it the request is only logged (the person can ask again)."""
+    transaction.on_commit(lambda: resend_confirmation_to.delay(email), robust=True)
+
+
 @shared_task(acks_late=True)
 def send_owed_confirmations() -> int:
     """Send every confirmation still owed (a queued task may have been lost); return count."""
     sent = 0
     for subscriber_id in owed_confirmation_ids():
         try:
-            sent += send_owed_confirmation(subscriber_id=subscriber_id)
+            sent += settle_signup(subscriber_id=subscriber_id)
         except Exception:
             # Still owed (the claim was given back): the next sweep tries again.
             logger.exception("confirmation for subscriber %s failed", subscriber_id)

@@ -18,7 +18,7 @@ from subscriptions.models import Subscriber
 from subscriptions.people import preferences
 from subscriptions.people.ratelimit import signup_allowed
 from subscriptions.people.signup import confirm as confirm_subscription
-from subscriptions.people.signup import resend_confirmation, set_interests, subscribe
+from subscriptions.people.signup import set_interests, subscribe
 from subscriptions.people.tokens import (
     Purpose,
     TokenExpired,
@@ -33,6 +33,7 @@ from subscriptions.tasks import (
     queue_confirmation,
     queue_preferences_link,
     queue_preferences_link_request,
+    queue_resend,
 )
 
 
@@ -78,8 +79,9 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
         interests=form.interests,
         frequency=form.cleaned_data["frequency"],
     )
-    if signup.confirmation_owed:
-        queue_confirmation(signup.subscriber_id)
+    # Queued whatever the outcome (the task decides what, if anything, to send): the request
+    # takes the same time for a new, pending, confirmed or suppressed address.
+    queue_confirmation(signup.subscriber_id)
     return redirect("subscriptions:check_inbox")
 
 
@@ -120,9 +122,8 @@ def resend_view(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context = {"expired": False, "form": form}
         return render(request, "subscriptions/confirm_failed.html", context, status=400)
-    owed = resend_confirmation(email=form.cleaned_data["email"])
-    if owed is not None:
-        queue_confirmation(owed)
+    # The task looks the address up: the request does the same for a known or unknown one.
+    queue_resend(form.cleaned_data["email"])
     return redirect("subscriptions:check_inbox")
 
 

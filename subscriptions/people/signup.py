@@ -1,9 +1,12 @@
 """Signing up with double opt-in, and the confirmation emails it owes.
 
-Subscribing saves the subscriber and records that a confirmation email is owed. The entry
-point that took the sign-up queues the task that sends it (``tasks.queue_confirmation``),
-and a periodic sweep sends whatever a lost task did not. Whatever state an address is in,
-the person signing up sees the same answer.
+Subscribing records the sign-up in the subscriber's row and, when one is due, that a
+confirmation email is owed. The entry point that took the sign-up queues the task that
+answers it (``tasks.queue_confirmation``) whatever the address's state, so every sign-up
+does the same work in the request: one row read, one row written, one task queued. The
+task applies the interests asked for and sends what is owed; a periodic sweep does what a
+lost task did not. Whatever state an address is in, the person signing up sees the same
+answer, and an address whose mail stopped for good (``suppression.FINAL``) is sent nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from subscriptions.addresses import mailbox_of, normalise_email
 from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
+from subscriptions.people.suppression import is_final
 from subscriptions.people.tokens import confirmation_token, preferences_token
 
 logger = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ class SignupOutcome(enum.Enum):
     PENDING_UPDATED = "pending subscriber's interests updated"
     ALREADY_SUBSCRIBED = "already subscribed"
     RESUBSCRIBING = "resubscribing, awaiting confirmation"
+    SUPPRESSED = "suppressed for good, nothing sent"
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,11 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
     """Record a sign-up and owe the address one confirmation email (within the limits of
     ``request_confirmation``).
 
-    A new or not-yet-confirmed address gets these interests; a confirmed subscriber's
-    interests are left alone (a stranger must not change them) and they are told instead
-    how to manage their subscription.
+    A new or not-yet-confirmed address gets these interests (applied by the task, see
+    ``settle_signup``); a confirmed subscriber's interests are left alone (a stranger must
+    not change them) and they are told instead how to manage their subscription. An address
+    whose mail stopped for good (bounced, complained, suppressed by an editor) is owed
+    nothing and keeps its interests. The caller queues ``settle_signup`` for every outcome.
     """
     email = normalise_email(email)
     try:
@@ -66,22 +73,45 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
 @transaction.atomic
 def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
     subscriber = Subscriber.objects.select_for_update().with_email(email).first()
+    created = subscriber is None
     if subscriber is None:
-        subscriber = Subscriber.objects.create(
-            email=email, mailbox=mailbox_of(email), frequency=frequency
-        )
+        subscriber = Subscriber(email=email, mailbox=mailbox_of(email), frequency=frequency)
         outcome = SignupOutcome.CREATED
     elif subscriber.status in _CONFIRMED:
         outcome = SignupOutcome.ALREADY_SUBSCRIBED
     elif subscriber.status == Subscriber.Status.PENDING:
         outcome = SignupOutcome.PENDING_UPDATED
+    elif is_final(subscriber):
+        outcome = SignupOutcome.SUPPRESSED
     else:
         outcome = SignupOutcome.RESUBSCRIBING
-    if outcome is not SignupOutcome.ALREADY_SUBSCRIBED:
-        set_interests(subscriber, interests=interests, frequency=frequency)
-    owed = request_confirmation(subscriber)
+    # Every outcome writes the same columns of one row (the values differ): the time a
+    # sign-up takes must not tell a stranger which of these it was.
+    takes_interests = outcome not in (SignupOutcome.ALREADY_SUBSCRIBED, SignupOutcome.SUPPRESSED)
+    subscriber.requested_interests = (
+        interests_as_json(interests, frequency=frequency) if takes_interests else None
+    )
+    owed = _owe_confirmation(subscriber, allowed=outcome is not SignupOutcome.SUPPRESSED)
+    if created:
+        subscriber.save(force_insert=True)
+    else:
+        subscriber.save(update_fields=_SIGNUP_FIELDS)
     logger.info("sign-up for subscriber %s: %s", subscriber.pk, outcome.value)
     return Signup(outcome=outcome, subscriber_id=subscriber.pk, confirmation_owed=owed)
+
+
+_SIGNUP_FIELDS = ["requested_interests", "confirmation_requested_at"]
+
+
+def interests_as_json(interests: Interests, *, frequency: str) -> dict[str, object]:
+    """Interests and frequency as the JSON kept in ``Subscriber.requested_interests``."""
+    return {
+        "topic_ids": list(interests.topic_ids),
+        "keywords": list(interests.keywords),
+        "authors": list(interests.authors),
+        "excluded": list(interests.excluded),
+        "frequency": frequency,
+    }
 
 
 def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: str) -> None:
@@ -94,6 +124,35 @@ def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: st
     subscriber.topics.set(interests.topic_ids)
 
 
+def apply_requested_interests(*, subscriber_id: int) -> bool:
+    """Give a not-yet-confirmed subscriber the interests their last sign-up asked for;
+    False if none were waiting (or the subscriber is confirmed or suppressed meanwhile).
+
+    Running it twice applies them once: the request is cleared in the same transaction.
+    """
+    with transaction.atomic():
+        subscriber = (
+            Subscriber.objects.select_for_update()
+            .filter(pk=subscriber_id, requested_interests__isnull=False)
+            .first()
+        )
+        if subscriber is None:
+            return False
+        requested = subscriber.requested_interests or {}
+        Subscriber.objects.filter(pk=subscriber_id).update(requested_interests=None)
+        if subscriber.status in _CONFIRMED or is_final(subscriber):
+            return False
+        interests = Interests(
+            topic_ids=tuple(requested.get("topic_ids", ())),
+            keywords=tuple(requested.get("keywords", ())),
+            authors=tuple(requested.get("authors", ())),
+            excluded=tuple(requested.get("excluded", ())),
+        )
+        frequency = requested.get("frequency") or subscriber.frequency
+        set_interests(subscriber, interests=interests, frequency=frequency)
+    return True
+
+
 def request_confirmation(subscriber: Subscriber) -> bool:
     """Owe the subscriber a confirmation email (or, confirmed, an "already subscribed" one);
     True if it is now owed (the caller queues the task that sends it).
@@ -104,16 +163,32 @@ def request_confirmation(subscriber: Subscriber) -> bool:
     form is no way to fill their inbox. The debt is recorded in the row: if the task is
     never queued or lost (broker down), ``send_owed_confirmations`` pays it later.
     """
+    if not _owe_confirmation(subscriber):
+        return False
+    subscriber.save(update_fields=["confirmation_requested_at"])
+    return True
+
+
+def _owe_confirmation(subscriber: Subscriber, *, allowed: bool = True) -> bool:
+    """Record on the (unsaved) row that a confirmation is owed, if ``allowed`` and none was
+    owed within the intervals; True if it now is. The intervals are checked even when not
+    allowed: a sign-up runs the same queries whatever the address."""
     now = timezone.now()
-    if _asked_recently(subscriber, now):
+    if _asked_recently(subscriber, now) or not allowed:
         return False
     subscriber.confirmation_requested_at = now
-    subscriber.save(update_fields=["confirmation_requested_at"])
     return True
 
 
 def _asked_recently(subscriber: Subscriber, now: datetime) -> bool:
     hour = now - timedelta(seconds=settings.CONFIRMATION_EMAIL_INTERVAL_SECONDS)
+    # Variants of one mailbox are rows of their own; two signing up at the same instant may
+    # both be owed one (the per-IP limit still holds). Asked first, whatever the row says,
+    # so that every sign-up runs this query: its time must not tell which case it was.
+    mailbox = subscriber.mailbox or mailbox_of(subscriber.email)
+    mailbox_asked = Subscriber.objects.filter(
+        mailbox=mailbox, confirmation_requested_at__gt=hour
+    ).exists()
     last = subscriber.confirmation_requested_at
     if subscriber.status in _CONFIRMED:
         since = now - timedelta(seconds=settings.ALREADY_SUBSCRIBED_EMAIL_INTERVAL_SECONDS)
@@ -121,20 +196,27 @@ def _asked_recently(subscriber: Subscriber, now: datetime) -> bool:
             return True
     if last is not None and last > hour:
         return True
-    # Variants of one mailbox are rows of their own; two signing up at the same instant may
-    # both be owed one (the per-IP limit still holds).
-    mailbox = subscriber.mailbox or mailbox_of(subscriber.email)
-    return Subscriber.objects.filter(mailbox=mailbox, confirmation_requested_at__gt=hour).exists()
+    return mailbox_asked
 
 
 def resend_confirmation(*, email: str) -> int | None:
     """Owe a new confirmation link to the pending subscriber with this address, if any;
     the subscriber's id when one is now owed, else None (unknown, confirmed, or asked for
-    within the interval: the person asking is told the same either way)."""
+    within the interval: the person asking is told the same either way).
+
+    Runs in a task (``tasks.resend_confirmation``): the request that asked only queues it.
+    """
     subscriber = Subscriber.objects.with_email(normalise_email(email)).first()
     if subscriber is None or subscriber.status != Subscriber.Status.PENDING:
         return None
     return subscriber.pk if request_confirmation(subscriber) else None
+
+
+def settle_signup(*, subscriber_id: int) -> bool:
+    """Do what a sign-up left to its task: apply the interests it asked for, then send the
+    confirmation (or "already subscribed") email owed, once; True if an email went."""
+    apply_requested_interests(subscriber_id=subscriber_id)
+    return send_owed_confirmation(subscriber_id=subscriber_id)
 
 
 def _owed() -> Q:
@@ -170,6 +252,14 @@ def send_owed_confirmation(*, subscriber_id: int) -> bool:
     if not claimed:
         return False
     subscriber = Subscriber.objects.get(pk=subscriber_id)
+    if is_final(subscriber):
+        # Owed before the address bounced or complained: the request is void, not just
+        # unsent (a claim left in place would go stale and be swept again and again).
+        Subscriber.objects.filter(pk=subscriber_id, confirmation_claimed_at=now).update(
+            confirmation_requested_at=None
+        )
+        logger.info("no confirmation for subscriber %s: %s", subscriber_id, subscriber.status)
+        return False
     if subscriber.status in _CONFIRMED:
         preferences = link("subscriptions:preferences", preferences_token(subscriber))
         email = already_subscribed_email(to=subscriber.email, preferences_url=preferences)
@@ -187,10 +277,12 @@ def send_owed_confirmation(*, subscriber_id: int) -> bool:
 
 
 def owed_confirmation_ids() -> list[int]:
-    """Subscribers owed a confirmation requested recently enough to still be worth sending."""
+    """Subscribers whose sign-up a lost task left unsettled: owed a confirmation requested
+    recently enough to still be worth sending, or with interests not yet applied."""
     oldest = timezone.now() - timedelta(days=settings.CONFIRMATION_MAX_AGE_DAYS)
+    owed = _owed() & Q(confirmation_requested_at__gte=oldest)
     return list(
-        Subscriber.objects.filter(_owed(), confirmation_requested_at__gte=oldest)
+        Subscriber.objects.filter(owed | Q(requested_interests__isnull=False))
         .order_by("pk")
         .values_list("pk", flat=True)[:1000]
     )

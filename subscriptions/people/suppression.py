@@ -1,4 +1,9 @@
-"""Stopping mail to an address: the one way every path (the reader, the ESP, an editor) does it."""
+"""Stopping mail to an address: the one way every path (the reader, the ESP, an editor) does it.
+
+Mail stopped by a bounce, a complaint or an editor stays stopped: the sign-up form sends
+such an address nothing (``FINAL``), and only an editor can lift it.
+A reader who unsubscribed themselves can come back through a fresh sign-up.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,14 @@ STOPPED = (
     Subscriber.Status.SUPPRESSED,  # an editor decided
 )
 
+# Of those, the ones nobody but an editor undoes: mailing an address that bounced or
+# complained again (even a confirmation a stranger asked for) is what loses the ESP account.
+FINAL = (
+    Subscriber.Status.BOUNCED,
+    Subscriber.Status.COMPLAINED,
+    Subscriber.Status.SUPPRESSED,
+)
+
 
 def suppress(subscribers: QuerySet[Subscriber], *, status: Subscriber.Status) -> int:
     """Send ``subscribers`` nothing more, recording why (``status``, one of ``STOPPED``) and
@@ -30,3 +43,8 @@ def suppress(subscribers: QuerySet[Subscriber], *, status: Subscriber.Status) ->
     return subscribers.exclude(status=status).update(
         status=status, unsubscribed_at=timezone.now(), manage_key=new_key()
     )
+
+
+def is_final(subscriber: Subscriber) -> bool:
+    """Whether mail to this subscriber stopped for good (bounced, complained, an editor)."""
+    return subscriber.status in FINAL

@@ -4,6 +4,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from papers.models import Topic
@@ -268,3 +269,91 @@ def test_an_address_is_looked_up_by_the_unique_index_not_a_table_scan():
         cursor.execute("SET LOCAL enable_seqscan = off")  # any index that applies is used
         plan = Subscriber.objects.with_email("ADA@example.org").explain()
     assert "subscriber_unique_email_ci" in plan, plan
+
+
+# What an address can be when someone types it into a form; "new" has no row.
+STATES = [
+    "new",
+    "pending",
+    "active",
+    "paused",
+    "unsubscribed",
+    "bounced",
+    "complained",
+    "suppressed",
+]
+
+
+def _work_of(post, monkeypatch, task: str):
+    """The statements a POST runs (their kind and table) and the tasks it queues."""
+    queued: list[tuple] = []
+    monkeypatch.setattr(f"subscriptions.tasks.{task}.delay", lambda *args: queued.append(args))
+    with CaptureQueriesContext(connection) as queries:
+        response = post()
+    assert response["Location"] == "/subscribe/check-inbox/"
+    statements = [" ".join(q["sql"].split()[:3]) for q in queries.captured_queries]
+    return statements, queued
+
+
+@pytest.mark.parametrize("state", STATES[1:])
+def test_a_sign_up_does_the_same_work_whatever_the_address(client, sign_up, monkeypatch, state):
+    make_subscriber(email="known@example.org", status=state, keywords=["LoRA"])
+    sign_up(email="first@example.org")  # the per-IP limit's first attempt makes its row
+    new, [(new_id,)] = _work_of(
+        lambda: sign_up(email="new@example.org"), monkeypatch, "send_confirmation"
+    )
+    known, queued = _work_of(
+        lambda: sign_up(email="known@example.org"), monkeypatch, "send_confirmation"
+    )
+    # One row read and one written either way (an insert for a new address), one task.
+    assert len(known) == len(new), (known, new)
+    assert [s.split()[0] for s in known] == [s.split()[0].replace("INSERT", "UPDATE") for s in new]
+    assert queued == [(Subscriber.objects.get(email="known@example.org").pk,)]
+    assert isinstance(new_id, int)
+
+
+@pytest.mark.parametrize("state", STATES[1:])
+def test_a_resend_does_the_same_work_whatever_the_address(client, sign_up, monkeypatch, state):
+    make_subscriber(email="known@example.org", status=state)
+    sign_up("/subscribe/resend/", email="first@example.org")  # the per-IP limit's first row
+    unknown, [queued_unknown] = _work_of(
+        lambda: sign_up("/subscribe/resend/", email="nobody@example.org"),
+        monkeypatch,
+        "resend_confirmation_to",
+    )
+    known, [queued_known] = _work_of(
+        lambda: sign_up("/subscribe/resend/", email="known@example.org"),
+        monkeypatch,
+        "resend_confirmation_to",
+    )
+    assert known == unknown
+    assert (queued_unknown, queued_known) == (("nobody@example.org",), ("known@example.org",))
+
+
+def test_the_queued_task_answers_each_state_as_before(client, sign_up):
+    for state in STATES[1:]:
+        make_subscriber(email=f"{state}@example.org", status=state)
+    for state in STATES:
+        sign_up(email=f"{state}@example.org")
+    subjects = {m.to[0].split("@")[0]: m.subject for m in mail.outbox}
+    confirm = "Confirm your Paper Digest subscription"
+    already = "You are already subscribed to Paper Digest"
+    assert subjects == {
+        "new": confirm,
+        "pending": confirm,
+        "unsubscribed": confirm,
+        "active": already,
+        "paused": already,
+    }
+
+
+def test_interests_waiting_for_a_lost_task_are_applied_by_the_sweep(sign_up, monkeypatch):
+    monkeypatch.setattr("subscriptions.tasks.send_confirmation.delay", lambda *args: None)
+    sign_up(keywords="model merging")
+    sign_up(keywords="LoRA")  # within the hour: no second email owed, interests still change
+    assert send_owed_confirmations() == 1
+    subscriber = Subscriber.objects.get()
+    assert subscriber.keywords == ["LoRA"]
+    assert list(subscriber.topics.values_list("slug", flat=True)) == ["face-analysis"]
+    assert subscriber.requested_interests is None
+    assert len(mail.outbox) == 1

@@ -1,12 +1,20 @@
-"""Every "stop mailing this address" path goes through one service."""
+"""Every "stop mailing this address" path goes through one service, and stays stopped."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from unittest.mock import patch
+
 import pytest
+from django.core import mail
+from django.utils import timezone
 
 from subscriptions.models import Subscriber
+from subscriptions.people.signup import owed_confirmation_ids
 from subscriptions.people.suppression import suppress
+from subscriptions.tasks import send_owed_confirmations
 from tests.factories import make_subscriber
+from tests.subscriptions.helpers import link_in, only_email_to
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +42,60 @@ def test_it_refuses_a_status_that_keeps_mailing():
     with pytest.raises(ValueError, match="does not stop mail"):
         suppress(Subscriber.objects.filter(pk=reader.pk), status=Subscriber.Status.ACTIVE)
     assert Subscriber.objects.get(pk=reader.pk).status == Subscriber.Status.UNSUBSCRIBED
+
+
+# --- The sign-up form never undoes a suppression -------------------------------------------
+
+FINAL = ["bounced", "complained", "suppressed"]
+
+
+@pytest.fixture
+def sign_up(client, django_capture_on_commit_callbacks):
+    """POST the sign-up form and run what it queues, as a worker would."""
+
+    def post(**fields):
+        data = {"email": "ada@example.org", "topics": ["face-analysis"], "frequency": "daily"}
+        data.update(fields)
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post("/subscribe/", data)
+
+    return post
+
+
+@pytest.mark.parametrize("status", FINAL)
+def test_the_sign_up_form_sends_a_suppressed_address_nothing(
+    client, default_topics, sign_up, status
+):
+    reader = make_subscriber(email="ada@example.org", status=status, keywords=["LoRA"])
+    for address in ["ada@example.org", "ADA@Example.org"]:
+        response = sign_up(email=address, keywords="spam")
+        assert response["Location"] == "/subscribe/check-inbox/"
+    assert mail.outbox == []
+    reader.refresh_from_db()
+    assert reader.status == status
+    assert reader.keywords == ["LoRA"]
+    assert reader.confirmation_requested_at is None
+    # What the person sees is what anyone sees.
+    new = sign_up(email="someone-new@example.org")
+    assert new["Location"] == response["Location"]
+    assert client.get(new["Location"]).content == client.get(response["Location"]).content
+
+
+def test_a_confirmation_owed_before_a_bounce_is_never_sent(default_topics, sign_up):
+    with patch("subscriptions.tasks.send_confirmation.delay"):  # the task message is lost
+        sign_up()
+    reader = Subscriber.objects.get()
+    suppress(Subscriber.objects.filter(pk=reader.pk), status=Subscriber.Status.BOUNCED)
+    assert send_owed_confirmations() == 0
+    assert mail.outbox == []
+    # Nothing is left owed to come back once a claim would have gone stale.
+    Subscriber.objects.update(confirmation_claimed_at=timezone.now() - timedelta(days=1))
+    assert owed_confirmation_ids() == []
+    assert send_owed_confirmations() == 0
+
+
+def test_a_reader_who_unsubscribed_comes_back_through_a_fresh_sign_up(client, sign_up):
+    make_subscriber(email="ada@example.org", status=Subscriber.Status.UNSUBSCRIBED)
+    sign_up()
+    client.post(link_in(only_email_to("ada@example.org"), "/confirm/"))
+    assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
