@@ -1,4 +1,5 @@
-"""Subscribers: lists, actions (resend, suppress, export), today's digest preview."""
+"""Subscribers: lists, actions (resend, suppress, lift a suppression, export), today's
+digest preview."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from subscriptions.delivery.render import digest_email, inert_links, render_dige
 from subscriptions.forms import AddressField
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
-from subscriptions.people.suppression import suppress
+from subscriptions.people.suppression import FINAL, lift_suppression, suppress
 from subscriptions.tasks import queue_confirmation
 
 _EXPORT_CHUNK = 2000
@@ -88,7 +89,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "preview_link",
     ]
     inlines = [FeedbackInline, DigestInline]
-    actions = ["resend_confirmation", "suppress", "export_csv"]
+    actions = ["resend_confirmation", "suppress", "lift_suppression", "export_csv"]
     list_per_page = 100
 
     def save_model(self, request: HttpRequest, obj: Subscriber, form: Any, change: bool) -> None:
@@ -156,6 +157,34 @@ class SubscriberAdmin(admin.ModelAdmin):
         for subscriber in people:
             self.log_change(request, subscriber, "Suppressed.")
         self.message_user(request, f"Suppressed {len(people)} subscribers.")
+
+    @admin.action(description="Lift the suppression: let them sign up again")
+    def lift_suppression(
+        self, request: HttpRequest, queryset: QuerySet[Subscriber]
+    ) -> HttpResponse | None:
+        stopped = queryset.filter(status__in=FINAL)
+        if not action_confirmed(request):
+            return confirmation_page(
+                request,
+                stopped,
+                action="lift_suppression",
+                title="Lift the suppression?",
+                warning="Each bounced, complained or suppressed subscriber below becomes "
+                "unsubscribed: still sent nothing, but a fresh sign-up from their address "
+                "gets a confirmation email again. Lift it only when the person asked.",
+            )
+        people = {subscriber.pk: subscriber for subscriber in stopped}
+        lifted = lift_suppression(
+            Subscriber.objects.filter(pk__in=people), by=request.user.get_username()
+        )
+        for pk, was in lifted.items():
+            self.log_change(
+                request,
+                people[pk],
+                f"Suppression lifted (was {was}): a fresh sign-up can be confirmed again.",
+            )
+        self.message_user(request, f"Lifted the suppression of {len(lifted)} subscribers.")
+        return None
 
     @admin.action(description="Export selected as CSV")
     def export_csv(

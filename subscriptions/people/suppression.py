@@ -1,17 +1,22 @@
 """Stopping mail to an address: the one way every path (the reader, the ESP, an editor) does it.
 
 Mail stopped by a bounce, a complaint or an editor stays stopped: the sign-up form sends
-such an address nothing (``FINAL``), and only an editor can lift it.
+such an address nothing (``FINAL``), and only an editor can lift it (``lift_suppression``).
 A reader who unsubscribed themselves can come back through a fresh sign-up.
 """
 
 from __future__ import annotations
 
+import logging
+
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from subscriptions.models import Subscriber
 from subscriptions.people.tokens import new_key
+
+logger = logging.getLogger(__name__)
 
 # The statuses that mean "send nothing more", each with who decided it.
 STOPPED = (
@@ -48,3 +53,21 @@ def suppress(subscribers: QuerySet[Subscriber], *, status: Subscriber.Status) ->
 def is_final(subscriber: Subscriber) -> bool:
     """Whether mail to this subscriber stopped for good (bounced, complained, an editor)."""
     return subscriber.status in FINAL
+
+
+def lift_suppression(subscribers: QuerySet[Subscriber], *, by: str) -> dict[int, str]:
+    """Let the ``FINAL`` ones among ``subscribers`` sign up again: they become unsubscribed
+    (still sent nothing) until a fresh sign-up is confirmed from their inbox.
+
+    Returns the status each changed subscriber had, by id; ``by`` (who lifted it) goes to
+    the log. The others are left as they are, so lifting twice changes nothing.
+    """
+    with transaction.atomic():
+        locked = subscribers.filter(status__in=FINAL).select_for_update()
+        before = dict(locked.values_list("pk", "status"))
+        Subscriber.objects.filter(pk__in=before).update(
+            status=Subscriber.Status.UNSUBSCRIBED, soft_bounces=0, last_soft_bounce_at=None
+        )
+    for pk, status in before.items():
+        logger.warning("suppression of subscriber %s (%s) lifted by %s", pk, status, by)
+    return before

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from unittest.mock import patch
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.core import mail
+from django.urls import reverse
 from django.utils import timezone
 
 from subscriptions.models import Subscriber
@@ -99,3 +102,51 @@ def test_a_reader_who_unsubscribed_comes_back_through_a_fresh_sign_up(client, si
     sign_up()
     client.post(link_in(only_email_to("ada@example.org"), "/confirm/"))
     assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
+
+
+# --- An editor lifts a suppression, logged -------------------------------------------------
+
+
+def _lift(admin_client, *subscribers, confirmed=True):
+    data = {"action": "lift_suppression", "_selected_action": [s.pk for s in subscribers]}
+    if confirmed:
+        data["confirmed"] = "yes"
+    return admin_client.post(reverse("admin:subscriptions_subscriber_changelist"), data)
+
+
+@pytest.mark.parametrize("status", FINAL)
+def test_an_editor_lifts_a_suppression_logged_then_a_fresh_sign_up_works(
+    admin_client, client, default_topics, sign_up, caplog, status
+):
+    reader = make_subscriber(email="ada@example.org", status=status, soft_bounces=3)
+    page = _lift(admin_client, reader, confirmed=False)
+    assert "Lift the suppression?" in page.content.decode()
+    assert Subscriber.objects.get().status == status  # asking first changes nothing
+
+    with caplog.at_level(logging.WARNING, logger="subscriptions.people.suppression"):
+        _lift(admin_client, reader)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED  # still sent nothing
+    assert reader.soft_bounces == 0
+    entry = LogEntry.objects.get(object_id=str(reader.pk))
+    assert entry.get_change_message() == (
+        f"Suppression lifted (was {status}): a fresh sign-up can be confirmed again."
+    )
+    assert entry.user.username == "admin"
+    assert f"suppression of subscriber {reader.pk} ({status}) lifted by admin" in caplog.text
+    assert mail.outbox == []
+
+    sign_up()
+    client.post(link_in(only_email_to("ada@example.org"), "/confirm/"))
+    assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
+
+
+def test_lifting_leaves_everyone_else_as_they_were(admin_client):
+    others = [make_subscriber(status=status) for status in ["active", "pending", "unsubscribed"]]
+    _lift(admin_client, *others)
+    assert [Subscriber.objects.get(pk=s.pk).status for s in others] == [
+        "active",
+        "pending",
+        "unsubscribed",
+    ]
+    assert not LogEntry.objects.exists()
