@@ -14,6 +14,7 @@ urlpatterns = [
     path("preferences/new-link/sent/", views.new_link_sent, name="new_link_sent"),
     path("preferences/<str:token>/", views.preferences_view, name="preferences"),
     path("preferences/<str:token>/delete/", views.delete_view, name="delete"),
+    path("preferences/<str:token>/my-data/", views.my_data_view, name="my_data"),
     path("unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
     path("feedback/<str:token>/", views.feedback_view, name="feedback"),
     path("digest/view/<str:token>/<int:digest_id>/", views.view_digest, name="view_digest"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -16,6 +16,7 @@ from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences
+from subscriptions.people.privacy import personal_data
 from subscriptions.people.ratelimit import signup_allowed
 from subscriptions.people.signup import confirm as confirm_subscription
 from subscriptions.people.signup import set_interests, subscribe
@@ -228,6 +229,20 @@ def delete_view(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "subscriptions/delete.html", {"subscriber": subscriber})
     preferences.delete_subscriber(subscriber)
     return render(request, "subscriptions/deleted.html")
+
+
+@require_safe
+def my_data_view(request: HttpRequest, token: str) -> HttpResponse:
+    """Download my data: everything we hold about the reader, as a JSON file (GDPR access)."""
+    subscriber = _preferences_or_new_link(request, token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
+    response = JsonResponse(
+        personal_data(subscriber=subscriber), json_dumps_params={"indent": 2, "sort_keys": True}
+    )
+    response["Content-Disposition"] = 'attachment; filename="paper-digest-my-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_http_methods(["GET", "POST"])

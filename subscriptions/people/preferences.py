@@ -11,6 +11,7 @@ from django.core.cache import cache
 
 from subscriptions.emails import link, preferences_link_email
 from subscriptions.models import Feedback, Subscriber
+from subscriptions.people.privacy import delete_personal_data
 from subscriptions.people.ratelimit import allow
 from subscriptions.people.signup import normalise_email
 from subscriptions.people.suppression import suppress
@@ -43,8 +44,8 @@ def unsubscribe(subscriber: Subscriber) -> None:
 
 
 def delete_subscriber(subscriber: Subscriber) -> None:
-    """Delete the subscriber and everything recorded about them (no link finds them again)."""
-    subscriber.delete()
+    """Delete the subscriber and every row that names them (see ``privacy``)."""
+    delete_personal_data(subscriber=subscriber)
 
 
 def sign_out_links(subscriber: Subscriber) -> None:
