@@ -7,6 +7,7 @@ SQLite under var/, tasks run in-process, emails written as .eml files under var/
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,14 @@ ANYMAIL = env_prefixed("ANYMAIL_")
 ANYMAIL.setdefault(
     "WEBHOOK_SECRET", env_str("WEBHOOK_SECRET", "") or f"unset:{secrets.token_urlsafe(32)}"
 )
+
+# The one ESP whose tracking webhook is mounted (/anymail/<esp>/tracking/): WEBHOOK_ESP when
+# set, else the anymail ESP that EMAIL_BACKEND sends through, else (SMTP, .eml files) Postmark.
+_ANYMAIL_ESP = re.fullmatch(r"anymail\.backends\.(\w+)\.EmailBackend", EMAIL_BACKEND)
+_SENDING_ESP = (
+    _ANYMAIL_ESP[1] if _ANYMAIL_ESP and _ANYMAIL_ESP[1] not in {"test", "console"} else ""
+)
+WEBHOOK_ESP = env_str("WEBHOOK_ESP", "").strip() or _SENDING_ESP or "postmark"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
