@@ -1,10 +1,11 @@
-"""Turning a malformed ESP webhook body into a 400 instead of a 500."""
+"""Turning a malformed ESP webhook body into a 400 instead of a 500; the Permissions-Policy."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 logger = logging.getLogger(__name__)
@@ -30,3 +31,15 @@ class MalformedWebhookMiddleware:
             logger.warning("malformed webhook body at %s: %r", request.path, exception)
             return HttpResponseBadRequest("Malformed webhook body.")
         return None
+
+
+class PermissionsPolicyMiddleware:
+    """Every response says which browser features it may use: ``PERMISSIONS_POLICY``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "anymail",
     "axes",
+    "csp",
     "papers",
     "subscriptions",
     # An app only for its system checks (digest_site/checks.py); it has no models.
@@ -72,9 +73,45 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "digest_site.middleware.PermissionsPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# What a page may load, for every page (the site's and the admin's): its own scripts, styles,
+# images and forms, nothing inline, nothing from elsewhere, never framed. Pages that show an
+# email's HTML (view in browser, the admin's preview) add inline styles, which css-inline
+# writes into every email (csp_update on those views).
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+    }
+}
+# Browser features no page of ours uses, switched off for them and anything they embed.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+        "browsing-topics",
+    )
+)
 
 ROOT_URLCONF = "digest_site.urls"
 WSGI_APPLICATION = "digest_site.wsgi.application"

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from papers.selectors import visible_paper
 from subscriptions.delivery.render import reader_links, render_digest
 from subscriptions.delivery.selectors import digest_for_view
+from subscriptions.email_pages import shows_email_html
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences
@@ -300,6 +301,7 @@ def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_safe
+@shows_email_html
 def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpResponse:
     """A digest as a web page (the "view in browser" link): the same HTML as the email, its
     links dated as the email's were."""

@@ -25,6 +25,7 @@ from subscriptions.admin.common import (
 from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
 from subscriptions.delivery.render import digest_email, inert_links, render_digest
+from subscriptions.email_pages import shows_email_html
 from subscriptions.forms import AddressField
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
@@ -171,7 +172,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         return response
 
     def get_urls(self) -> list[Any]:
-        preview = self.admin_site.admin_view(self.preview_view)
+        preview = self.admin_site.admin_view(shows_email_html(self.preview_view))
         return [
             path("<int:pk>/preview/", preview, name="subscriptions_subscriber_preview"),
             *super().get_urls(),
