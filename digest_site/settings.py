@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "digest_site.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "digest_site.middleware.MalformedWebhookMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -112,6 +113,14 @@ PERMISSIONS_POLICY = ", ".join(
         "browsing-topics",
     )
 )
+
+# The largest request body accepted: a sign-up form, an admin action or an ESP's event is a
+# few kilobytes. A larger one is refused with 413 before anything reads it, file parts
+# included (Django's own DATA_UPLOAD_MAX_MEMORY_SIZE leaves out files, which it spools to
+# disk). No page takes a file; the proxy in front refuses the same size (deploy/nginx/).
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 ROOT_URLCONF = "digest_site.urls"
 WSGI_APPLICATION = "digest_site.wsgi.application"
