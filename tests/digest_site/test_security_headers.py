@@ -74,6 +74,9 @@ def test_the_sites_pages_have_a_strict_policy_and_nothing_inline_it_would_block(
         f"/papers/{paper.pk}/",
         "/digest/2025-11-06/",
         "/feedback/nonsense/",
+        "/preferences/new-link/",
+        "/preferences/new-link/sent/",
+        "/test-email-link/",
         "/topics/face-analysis/rss/",
         "/admin/login/",
     ]:
