@@ -12,9 +12,10 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from digest_site.values import DAY_OF_WEEK_DESCRIPTION, Bounds, is_day_of_week
+from digest_site.webhooks import tracking_webhook_urls
 
 _MISSING = object()
 
@@ -115,4 +116,21 @@ def check_digest_weekday(app_configs: Sequence[AppConfig] | None, **kwargs: Any)
         return []
     return [
         Error(f"{label} must be {DAY_OF_WEEK_DESCRIPTION}, {_got(value)}.", id="digest_site.E003")
+    ]
+
+
+@register("settings")
+def check_webhook_esp(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Warning]:
+    """The ESP named by WEBHOOK_ESP has a tracking webhook in anymail, so one URL is mounted."""
+    esp = getattr(settings, "WEBHOOK_ESP", "")
+    if tracking_webhook_urls(esp):
+        return []
+    return [
+        Warning(
+            f"anymail has no tracking webhook for WEBHOOK_ESP={esp!r}: no webhook URL is "
+            "mounted, so bounces and complaints never reach Paper Digest.",
+            hint="Set WEBHOOK_ESP to the ESP's name as in anymail's URLs (postmark, mailgun, "
+            "amazon_ses, ...).",
+            id="digest_site.W001",
+        )
     ]

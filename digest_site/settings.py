@@ -7,7 +7,9 @@ SQLite under var/, tasks run in-process, emails written as .eml files under var/
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "anymail",
+    "axes",
+    "csp",
     "papers",
     "subscriptions",
     # An app only for its system checks (digest_site/checks.py); it has no models.
@@ -61,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "digest_site.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "digest_site.middleware.MalformedWebhookMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,7 +74,53 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "digest_site.middleware.PermissionsPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# What a page may load, for every page (the site's and the admin's): its own scripts, styles,
+# images and forms, nothing inline, nothing from elsewhere, never framed. Pages that show an
+# email's HTML (view in browser, the admin's preview) add inline styles, which css-inline
+# writes into every email (csp_update on those views).
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+    }
+}
+# Browser features no page of ours uses, switched off for them and anything they embed.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+        "browsing-topics",
+    )
+)
+
+# The largest request body accepted: a sign-up form, an admin action or an ESP's event is a
+# few kilobytes. A larger one is refused with 413 before anything reads it, file parts
+# included (Django's own DATA_UPLOAD_MAX_MEMORY_SIZE leaves out files, which it spools to
+# disk). No page takes a file; the proxy in front refuses the same size (deploy/nginx/).
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 ROOT_URLCONF = "digest_site.urls"
 WSGI_APPLICATION = "digest_site.wsgi.application"
@@ -97,6 +148,31 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- The admin login. django-axes counts failed logins in the database (AccessAttempt rows),
+# so every web process sees the same count: ADMIN_LOGIN_FAILURE_LIMIT failures for one
+# username from one address lock that pair out for ADMIN_LOCKOUT_MINUTES (each further try
+# during the lockout starts it again); a success clears the count. The address is the one
+# the sign-up limits use (TRUSTED_PROXY_COUNT, below), not the proxy's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "subscriptions.views.client_ip"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 
 # --- Redis: Celery broker and Django cache. Unset (and no BROKER_URL): tasks run in-process.
 REDIS_URL = env_str("REDIS_URL", "")
@@ -157,6 +233,14 @@ ANYMAIL = env_prefixed("ANYMAIL_")
 ANYMAIL.setdefault(
     "WEBHOOK_SECRET", env_str("WEBHOOK_SECRET", "") or f"unset:{secrets.token_urlsafe(32)}"
 )
+
+# The one ESP whose tracking webhook is mounted (/anymail/<esp>/tracking/): WEBHOOK_ESP when
+# set, else the anymail ESP that EMAIL_BACKEND sends through, else (SMTP, .eml files) Postmark.
+_ANYMAIL_ESP = re.fullmatch(r"anymail\.backends\.(\w+)\.EmailBackend", EMAIL_BACKEND)
+_SENDING_ESP = (
+    _ANYMAIL_ESP[1] if _ANYMAIL_ESP and _ANYMAIL_ESP[1] not in {"test", "console"} else ""
+)
+WEBHOOK_ESP = env_str("WEBHOOK_ESP", "").strip() or _SENDING_ESP or "postmark"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

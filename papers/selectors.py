@@ -25,6 +25,20 @@ def visible_papers() -> QuerySet[Paper]:
     return Paper.objects.filter(hidden=False).defer("terms")
 
 
+# A primary key as a link writes it: ASCII digits, within a 64-bit integer. str.isdigit()
+# also admits "²" (int() refuses it: a 500) and Arabic-Indic or full-width digits (int() reads
+# "٣" as 3).
+_MAX_ID_DIGITS = 18
+
+
+def visible_paper(*, paper_id: str) -> Paper | None:
+    """The visible paper whose id ``paper_id`` spells in ASCII digits; None for anything
+    else (another spelling, an unknown id, a paper a curator hid)."""
+    if not (paper_id.isascii() and paper_id.isdigit() and len(paper_id) <= _MAX_ID_DIGITS):
+        return None
+    return visible_papers().filter(pk=int(paper_id)).first()
+
+
 def _shown_tags() -> QuerySet[PaperTopic]:
     """Topic tags readers see: all but those removed by hand, strongest first."""
     return PaperTopic.objects.exclude(origin=PaperTopic.Origin.REMOVED).order_by("-score")

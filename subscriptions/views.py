@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from papers.models import Paper
+from papers.selectors import visible_paper
 from subscriptions.delivery.render import reader_links, render_digest
 from subscriptions.delivery.selectors import digest_for_view
+from subscriptions.email_pages import shows_email_html
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences
@@ -298,8 +299,7 @@ def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
     """
     verified = _verified(token, Purpose.FEEDBACK)
     signal = _SIGNALS.get(request.GET.get("signal", ""))
-    paper_id = request.GET.get("paper", "")
-    paper = Paper.objects.filter(pk=int(paper_id)).first() if paper_id.isdigit() else None
+    paper = visible_paper(paper_id=request.GET.get("paper", ""))
     if verified is None or signal is None or paper is None:
         return _bad_link(request)
     recorded = request.method == "POST"
@@ -317,6 +317,7 @@ def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_safe
+@shows_email_html
 def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpResponse:
     """A digest as a web page (the "view in browser" link): the same HTML as the email, its
     links dated as the email's were."""

@@ -16,6 +16,7 @@ from subscriptions.admin.common import action_confirmed, confirmation_page
 from subscriptions.delivery.render import inert_links, render_digest
 from subscriptions.delivery.selectors import digests_with_content
 from subscriptions.delivery.sending import retry_failed_digests
+from subscriptions.email_pages import shows_email_html
 from subscriptions.models import Digest, DigestItem, DigestRun, Feedback
 from subscriptions.tasks import send_pending_batch
 
@@ -71,7 +72,7 @@ class DigestAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[Any]:
         summary = self.admin_site.admin_view(self.summary_view)
-        preview = self.admin_site.admin_view(self.preview_view)
+        preview = self.admin_site.admin_view(shows_email_html(self.preview_view))
         return [
             path("summary/", summary, name="subscriptions_digest_summary"),
             path("<int:pk>/preview/", preview, name="subscriptions_digest_preview"),

@@ -18,10 +18,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from subscriptions.addresses import mailbox_of
-from subscriptions.admin.common import action_confirmed, confirmation_page
+from subscriptions.admin.common import (
+    SpreadsheetSafeWriter,
+    action_confirmed,
+    confirmation_page,
+)
 from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
 from subscriptions.delivery.render import digest_email, inert_links, render_digest
+from subscriptions.email_pages import shows_email_html
 from subscriptions.forms import AddressField
 from subscriptions.models import Digest, Feedback, Subscriber
 from subscriptions.people.signup import request_confirmation
@@ -196,7 +201,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         return response
 
     def get_urls(self) -> list[Any]:
-        preview = self.admin_site.admin_view(self.preview_view)
+        preview = self.admin_site.admin_view(shows_email_html(self.preview_view))
         return [
             path("<int:pk>/preview/", preview, name="subscriptions_subscriber_preview"),
             *super().get_urls(),
@@ -247,8 +252,9 @@ class _Echo:
 
 
 def _csv_rows(ids: QuerySet[Any]) -> Iterator[str]:
-    """CSV lines of the subscribers, read a chunk at a time (streamed: 100,000 rows is fine)."""
-    writer = csv.writer(_Echo())
+    """CSV lines of the subscribers, read a chunk at a time (streamed: 100,000 rows is fine);
+    no cell is a formula a spreadsheet would run."""
+    writer = SpreadsheetSafeWriter(csv.writer(_Echo()))
     yield writer.writerow(
         ["email", "status", "frequency", "topics", "keywords", "authors", "excluded", "joined"]
     )

@@ -1,7 +1,9 @@
 import json
 import logging
 import os
+import re
 import secrets
+import shlex
 import subprocess
 import sys
 from datetime import timedelta
@@ -28,14 +30,34 @@ def manage(*args, env):
     )
 
 
+# A placeholder of docs/deploy.md: <password>, <50+ random characters> (not an address such
+# as <digest@example.org>).
+_PLACEHOLDER = re.compile(r"<[\w +-]+>")
+# Servers a test does not reach: SQLite and in-process tasks stand in (check reads neither).
+_SERVERS = {"DATABASE_URL", "REDIS_URL", "BROKER_URL"}
+
+
+def documented_env():
+    """The variables of the ``sh`` block under "Environment" in docs/deploy.md, each
+    placeholder filled with a random value."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    block = re.search(r"## Environment\n.*?```sh\n(.*?)```", text, re.DOTALL)[1]
+    env = {}
+    for line in block.splitlines():
+        line = re.sub(r"\s+#\s.*$", "", line).strip()
+        if not line:
+            continue
+        name, _, value = line.partition("=")
+        value = _PLACEHOLDER.sub(lambda _: secrets.token_urlsafe(60), value)
+        [env[name]] = shlex.split(value)
+    return env
+
+
 def production_env(tmp_path, site_url="https://digest.example.org"):
     """The environment docs/deploy.md asks for (``site_url`` None: SITE_URL left unset)."""
-    env = {
-        "SECRET_KEY": secrets.token_urlsafe(60),
-        "ALLOWED_HOSTS": "digest.example.org",
-        "HTTPS": "1",
-        "VAR_DIR": str(tmp_path),
-    }
+    env = {k: v for k, v in documented_env().items() if k not in _SERVERS}
+    env = {**env, "VAR_DIR": str(tmp_path)}
+    env.pop("SITE_URL")
     return env if site_url is None else {**env, "SITE_URL": site_url}
 
 
@@ -44,9 +66,53 @@ def check_deploy(env):
 
 
 def test_the_documented_production_environment_passes_check_deploy(tmp_path):
-    result = check_deploy(production_env(tmp_path))
+    env = production_env(tmp_path)
+    # What the documented environment says, read from the docs.
+    assert env["HTTPS"] == "1" and env["TRUSTED_PROXY_COUNT"] == "1"
+    assert env["EMAIL_BACKEND"] == "anymail.backends.postmark.EmailBackend"
+    assert env["DEFAULT_FROM_EMAIL"] == "Paper Digest <digest@example.org>"
+    assert len(env["SECRET_KEY"]) >= 50
+    result = check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_documented_production_environment_serves_with_every_protection(tmp_path):
+    # The settings a production process gets: lockouts, validators, a body cap, only our
+    # ESP's webhook, HTTPS everything.
+    script = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "from django.urls import reverse; "
+        "print(json.dumps({'axes': 'axes' in s.INSTALLED_APPS, 'limit': s.AXES_FAILURE_LIMIT, "
+        "'validators': len(s.AUTH_PASSWORD_VALIDATORS), 'body': s.MAX_REQUEST_BODY_BYTES, "
+        "'esp': s.WEBHOOK_ESP, 'hook': reverse('anymail:postmark_tracking_webhook'), "
+        "'csp': s.CONTENT_SECURITY_POLICY['DIRECTIVES']['script-src'], "
+        "'hsts': s.SECURE_HSTS_SECONDS, 'secure': s.SESSION_COOKIE_SECURE}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "digest_site.settings",
+            **production_env(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "axes": True,
+        "limit": 5,
+        "validators": 4,
+        "body": 1024 * 1024,
+        "esp": "postmark",
+        "hook": "/anymail/postmark/tracking/",
+        "csp": ["'self'"],
+        "hsts": 365 * 24 * 3600,
+        "secure": True,
+    }
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,9 @@ def test_an_editor_sees_the_papers_and_previews_a_digest(live_server, seeded, ch
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Whatever the Content-Security-Policy blocks, Chromium reports on the console.
+        refused = []
+        page.on("console", lambda message: refused.append(message.text))
         page.goto(live_server.url + "/admin/login/")
         page.get_by_label("Username").fill("editor")
         page.get_by_label("Password").fill("a-long-password")
@@ -40,4 +43,5 @@ def test_an_editor_sees_the_papers_and_previews_a_digest(live_server, seeded, ch
             frame.get_by_text("Faceptor: A Generalist Model for Face Perception")
         ).to_be_visible()
         page.screenshot(path=ARTIFACTS / "admin-digest-preview.png", full_page=True)
+        assert [text for text in refused if "Content Security Policy" in text] == []
         browser.close()

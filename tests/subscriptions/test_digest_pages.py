@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from papers.models import Topic
+from papers.models import Paper, Topic
 from subscriptions.delivery.runs import run_in_process
 from subscriptions.models import Digest, Feedback
 from tests.factories import make_subscriber
@@ -51,12 +51,35 @@ def test_more_like_this_asks_then_records(client, sent_digest):
 
 
 @pytest.mark.parametrize(
-    "query", ["", "?paper=abc&signal=more", "?paper=1&signal=maybe", "?paper=999999&signal=less"]
+    "query",
+    [
+        "",
+        "?paper=abc&signal=more",
+        "?paper=1&signal=maybe",
+        "?paper=999999&signal=less",
+        # Digits that are not ASCII: str.isdigit() says yes, int() refuses or reads them.
+        "?paper=%C2%B2&signal=more",
+        "?paper=%D9%A3&signal=more",
+        "?paper=%EF%BC%91&signal=more",
+        "?paper=+1&signal=more",
+        "?paper=1%0A&signal=more",
+        "?paper=99999999999999999999999&signal=more",
+    ],
 )
 def test_a_feedback_link_with_a_bad_paper_or_signal_gets_a_404(client, sent_digest, query):
     token_path = link_in(sent_digest, "/feedback/").split("?")[0]
     assert client.get(f"{token_path}{query}").status_code == 404
     assert client.post(f"{token_path}{query}").status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_a_feedback_link_to_a_hidden_paper_shows_nothing_of_it(client, sent_digest):
+    path = link_in(sent_digest, "/feedback/")
+    paper = Paper.objects.get(pk=int(re.search(r"paper=(\d+)", path)[1]))
+    Paper.objects.filter(pk=paper.pk).update(hidden=True)
+    for response in (client.get(path), client.post(path)):
+        assert response.status_code == 404
+        assert paper.title not in response.content.decode()
     assert not Feedback.objects.exists()
 
 
