@@ -169,16 +169,28 @@ def wait_for(condition: Callable[[], bool], *, seconds: float, what: str) -> Non
         time.sleep(0.05)
 
 
-def run(config: KillRun, *, database_url: str, redis_url: str, log_dir: Path) -> KillResult:
+def run(
+    config: KillRun,
+    *,
+    database_url: str,
+    redis_url: str,
+    log_dir: Path,
+    broker_url: str | None = None,
+) -> KillResult:
     """Run the day with kills; this process's Django must be on ``database_url``, with the
-    readers and papers in place and no digest of the day yet."""
+    readers and papers in place and no digest of the day yet. Redis is the cache (and the
+    broker unless ``broker_url`` names another, such as RabbitMQ)."""
     import redis
     from django.db.models import Count
 
+    from digest_site.celery import app
     from subscriptions.models import Digest, DigestBatch, Subscriber
     from subscriptions.tasks import send_digests
 
+    broker_url = broker_url or redis_url
     redis.Redis.from_url(redis_url).flushdb()
+    broker = app.connection_for_write(broker_url)
+    _purge(broker)
     only_the_sweep_on_beat(config.sweep_seconds)
     web_port = _free_port()
     events_url = ""
@@ -200,6 +212,7 @@ def run(config: KillRun, *, database_url: str, redis_url: str, log_dir: Path) ->
             **esp.environ(),
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
+            "BROKER_URL": broker_url,
             "SECRET_KEY": os.environ.get("SECRET_KEY", "kill-run-only-not-a-secret"),
             "DJANGO_SETTINGS_MODULE": "digest_site.settings",
             "WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -230,8 +243,8 @@ def run(config: KillRun, *, database_url: str, redis_url: str, log_dir: Path) ->
                 processes.start(f"worker{n}", [*WORKER_COMMAND, "-n", f"kill{n}@%h"])
                 for n in range(config.workers)
             ]
-            _wait_until_workers_answer(len(workers))
-            _queue(send_digests, "daily", period)  # what beat does at the digest hour
+            _wait_until_workers_answer(len(workers), broker)
+            _queue(send_digests, broker, "daily", period)  # what beat does at the digest hour
             last_kill = _kill_while_sending(config, workers, processes, digests)
 
             def settled() -> bool:
@@ -252,6 +265,8 @@ def run(config: KillRun, *, database_url: str, redis_url: str, log_dir: Path) ->
             raise
         finally:
             processes.stop_all()
+            _purge(broker)  # what the sweep queued for nothing, and the old messages
+            broker.release()
         accepted = _recipients(esp)
     statuses = dict(
         digests.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
@@ -277,23 +292,30 @@ def run(config: KillRun, *, database_url: str, redis_url: str, log_dir: Path) ->
     )
 
 
-def _queue(task: Any, *args: Any) -> None:
-    """Put the task on the broker, also from a test process that runs tasks in-process."""
+def _queue(task: Any, broker: Any, *args: Any) -> None:
+    """Put the task on ``broker``, also from a test process that runs tasks in-process."""
     from digest_site.celery import app
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
-        task.delay(*args)
+        task.apply_async(args, connection=broker)
     finally:
         app.conf.task_always_eager = eager
 
 
-def _wait_until_workers_answer(count: int) -> None:
+def _purge(broker: Any) -> None:
+    """Empty the default queue (messages a run before this one left)."""
+    from digest_site.celery import app
+
+    app.control.purge(connection=broker)
+
+
+def _wait_until_workers_answer(count: int, broker: Any) -> None:
     from digest_site.celery import app
 
     wait_for(
-        lambda: len(app.control.ping(timeout=0.5)) >= count,
+        lambda: len(app.control.ping(timeout=0.5, connection=broker)) >= count,
         seconds=START_SECONDS,
         what=f"for {count} workers to answer",
     )

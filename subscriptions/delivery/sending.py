@@ -124,15 +124,16 @@ def _send(
 ) -> None:
     """Send the digests through one pool, claiming only what the pool can start at once.
 
-    Every ``RECORD_EVERY_SECONDS`` (or as soon as nothing is in flight) the answers so far
-    are recorded and the free places in the pool are claimed, in one statement on
-    PostgreSQL. So a digest is "sending" only while it is in the pool: a killed worker
-    leaves at most ``SEND_CONCURRENCY`` in doubt, and the rest of its batch pending.
+    When half the pool's places are free again (or every ``RECORD_EVERY_SECONDS``, or when
+    nothing is in flight) the answers so far are recorded and the free places claimed, in
+    one statement on PostgreSQL; the next digests are rendered while the pool is busy. So a
+    digest is "sending" only while it is in the pool: a killed worker leaves at most
+    ``SEND_CONCURRENCY`` in doubt, and the rest of its batch pending.
     """
     concurrency = settings.DIGESTS["SEND_CONCURRENCY"]
     period = digests[0].period if digests else ""
     answers: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-    upcoming = deque(digests)
+    ahead = _RenderedAhead(digests, contents, size=concurrency)
     unrecorded = _Outcomes()
     in_flight = 0
     held = False  # every sender is paused for long: claim no more, the batch retries later
@@ -140,34 +141,33 @@ def _send(
         try:
             while True:
                 paused_before = report.paused
-                for outcome in _drain(answers, expected=in_flight):
+                starts = not (report.paused or held) and bool(ahead)
+                enough = max(1, concurrency // 2) if starts else in_flight
+                for outcome in _wait(answers, expected=in_flight, enough=enough, ahead=ahead):
                     in_flight -= 1
                     held |= outcome.result is Result.HELD
                     _count(outcome, unrecorded, report)
                 if report.paused and not paused_before:
                     pool.stop()
                     _once_more_after_a_dropped_connection(lambda: _pause(period, report))
-                starting: list[Digest] = []
-                if not (report.paused or held):
-                    while upcoming and len(starting) < concurrency - in_flight:
-                        starting.append(upcoming.popleft())
+                starting = [] if report.paused or held else ahead.take(concurrency - in_flight)
                 if not (starting or in_flight or len(unrecorded)):
                     break
-                emails, refused = _render(starting, contents)
-                claimed = _record_and_claim(unrecorded, [*emails, *refused])
+                claimed = _record_and_claim(unrecorded, [pk for pk, _, _ in starting])
                 report.skipped += len(starting) - len(claimed)
                 if progress is not None and len(unrecorded):
                     progress(len(unrecorded.sent) + len(unrecorded.failed))
                 unrecorded = _Outcomes()
-                for digest_id, error in refused.items():
-                    if digest_id in claimed:
-                        _count(Outcome(digest_id, Result.FAILED, error), unrecorded, report)
-                for digest_id, email in emails.items():
-                    if digest_id in claimed:
-                        pool.submit(digest_id, email).add_done_callback(
-                            lambda send: answers.put(send.result())
-                        )
-                        in_flight += 1
+                for digest_id, email, refused in starting:
+                    if digest_id not in claimed:
+                        continue
+                    if refused is not None:
+                        _count(Outcome(digest_id, Result.FAILED, refused), unrecorded, report)
+                        continue
+                    pool.submit(digest_id, email).add_done_callback(
+                        lambda send: answers.put(send.result())
+                    )
+                    in_flight += 1
         finally:
             # Also after an unexpected error here: nothing more starts, what is under way
             # is answered and recorded (what was not tried goes back to pending), so
@@ -180,35 +180,69 @@ def _send(
                 _record_and_claim(unrecorded, [])
 
 
-def _drain(answers: queue.SimpleQueue[Outcome], *, expected: int) -> list[Outcome]:
-    """The answers that come within ``RECORD_EVERY_SECONDS``, or until ``expected`` came."""
+class _RenderedAhead:
+    """The next digests' emails, rendered while the pool is busy (at most ``size`` ahead).
+
+    Rendered before the claim: a template error leaves the digests pending, not "sending".
+    An address no header can hold comes out refused, with why: no retry makes it sendable,
+    and the others go.
+    """
+
+    def __init__(self, digests: Sequence[Digest], contents: dict[int, Content], *, size: int):
+        self.upcoming = deque(digests)
+        self.contents = contents
+        self.size = size
+        self.ready: deque[tuple[int, Any, str | None]] = deque()  # (id, email, refused)
+
+    def __bool__(self) -> bool:
+        return bool(self.ready or self.upcoming)
+
+    def render_one(self) -> bool:
+        """Render the next digest if there is room; whether one was rendered."""
+        if len(self.ready) >= self.size or not self.upcoming:
+            return False
+        digest = self.upcoming.popleft()
+        try:
+            self.ready.append((digest.pk, digest_email(digest, self.contents[digest.pk]), None))
+        except BadHeaderError as error:
+            self.ready.append((digest.pk, None, describe(error)))
+        return True
+
+    def take(self, count: int) -> list[tuple[int, Any, str | None]]:
+        """Up to ``count`` rendered digests, rendering what is missing now."""
+        while len(self.ready) < count and self.render_one():
+            pass
+        return [self.ready.popleft() for _ in range(min(count, len(self.ready)))]
+
+
+def _wait(
+    answers: queue.SimpleQueue[Outcome], *, expected: int, enough: int, ahead: _RenderedAhead
+) -> list[Outcome]:
+    """Answers, until ``enough`` of the ``expected`` came or ``RECORD_EVERY_SECONDS``
+    passed; the time spent waiting renders digests ahead."""
     got: list[Outcome] = []
     deadline = time.monotonic() + RECORD_EVERY_SECONDS
-    while len(got) < expected:
+    while len(got) < min(expected, enough):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if ahead.render_one():
+            got.extend(_waiting(answers))
+            continue
         try:
-            got.append(answers.get(timeout=max(deadline - time.monotonic(), 0)))
+            got.append(answers.get(timeout=remaining))
         except queue.Empty:
             break
+    return got + _waiting(answers)
+
+
+def _waiting(answers: queue.SimpleQueue[Outcome]) -> list[Outcome]:
+    got = []
     while True:
         try:
             got.append(answers.get_nowait())
         except queue.Empty:
             return got
-
-
-def _render(
-    digests: Sequence[Digest], contents: dict[int, Content]
-) -> tuple[dict[int, Any], dict[int, str]]:
-    """The digests' emails, and why those that cannot go cannot. Rendered before the claim:
-    a template error leaves the digests pending, not "sending"."""
-    emails, refused = {}, {}
-    for digest in digests:
-        try:
-            emails[digest.pk] = digest_email(digest, contents[digest.pk])
-        except BadHeaderError as error:
-            # An address no header can hold: no retry makes it sendable, and the others go.
-            refused[digest.pk] = describe(error)
-    return emails, refused
 
 
 def _once_more_after_a_dropped_connection(write: Callable[[], T]) -> T:

@@ -10,12 +10,13 @@ batches back in time. (``benchmarks/worker_kills.py`` is the same run at 3,000 r
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 import pytest
 
 from benchmarks.worker_kills import KillRun, run
-from tests.reliability.services import make_readers
+from tests.reliability.services import make_readers, missing_service
 
 DAY = date(2025, 11, 6)  # the day the seed's papers are featured on
 READERS = 80
@@ -44,16 +45,33 @@ def kill_run(*, events: bool) -> KillRun:
     )
 
 
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request, redis_url) -> str:
+    """The broker: Redis, or RabbitMQ (which must be there in CI, as Redis must)."""
+    if request.param == "redis":
+        return redis_url
+    import kombu
+
+    url = os.environ.get("CI_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    try:
+        with kombu.Connection(url, connect_timeout=3) as connection:
+            connection.connect()
+    except Exception as error:
+        missing_service(f"RabbitMQ at {url} does not answer: {error}")
+    return url
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_with_esp_events_every_reader_gets_one_digest_and_nothing_is_left_in_doubt(
-    redis_url, postgresql_database_url, seeded, tmp_path
+    redis_url, broker_url, postgresql_database_url, seeded, tmp_path
 ):
     make_readers(READERS)
     result = run(
         kill_run(events=True),
         database_url=postgresql_database_url,
         redis_url=redis_url,
+        broker_url=broker_url,
         log_dir=tmp_path,
     )
     print(f"\n{result}")

@@ -139,9 +139,12 @@ def test_an_error_between_claims_records_what_was_sent_and_frees_what_was_not(
     with pytest.raises(RuntimeError):
         sending.send_pending_digests(period=period, first_id=1, last_id=10**9)
     rows = list(Digest.objects.order_by("subscriber_id").values_list("status", "attempts"))
-    # The first two went, and their answers were recorded after the error; the next two
+    # The first answer came (and was recorded after the error); the second send had
+    # started and finished, or was not yet started and went back to pending. The next two
     # were never claimed. Nothing is left "sending".
-    assert rows == [("sent", 1), ("sent", 1), ("pending", 0), ("pending", 0)]
+    assert rows[0] == ("sent", 1)
+    assert rows[1] in {("sent", 1), ("pending", 1)}
+    assert rows[2:] == [("pending", 0), ("pending", 0)]
     assert sum(status == "sent" for status, _ in rows) == len(mail.outbox)
 
 
