@@ -228,6 +228,19 @@ class DigestItem(models.Model):
         return f"{self.get_section_display()} #{self.position}"
 
 
+class StoppedAddress(models.Model):
+    """A mailbox whose mail stopped for good (a bounce, a complaint, an editor), kept after
+    its subscriber deleted their data: only a keyed hash of it, so the address is gone, yet
+    the sign-up form still sends it nothing (``people/suppression.py``)."""
+
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=12, choices=Subscriber.Status.choices, editable=False)
+    stopped_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.status} mailbox {self.key[:12]}…"
+
+
 class Feedback(models.Model):
     """A subscriber's "more like this" (+1) or "less like this" (-1) about a paper."""
 

@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from subscriptions.models import Digest, Feedback, Subscriber, WebhookEvent
+from subscriptions.people.suppression import remember_if_final
 
 # The subscriber's fields a reader gets in their file (manage_key is left out: it is the
 # secret in their links, not something about them).
@@ -102,6 +103,7 @@ def delete_personal_data(*, subscriber: Subscriber) -> None:
     """Delete the subscriber and everything recorded about them; what must stay (an ESP
     event's id, so a replay is still recognised; the admin log of what editors did) stays
     without the address."""
+    remember_if_final(subscriber)  # a bounce or complaint outlives the data, as a hash
     events_about(subscriber.email).update(recipient="")
     _admin_log_about(subscriber).update(object_repr=f"deleted subscriber {subscriber.pk}")
     subscriber.delete()  # digests, their items, feedback and interests go with it

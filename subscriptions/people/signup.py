@@ -25,7 +25,7 @@ from subscriptions.addresses import mailbox_of, normalise_email
 from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
-from subscriptions.people.suppression import is_final
+from subscriptions.people.suppression import is_final, remembered_final_status
 from subscriptions.people.tokens import confirmation_token, preferences_token
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,16 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
 def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
     subscriber = Subscriber.objects.select_for_update().with_email(email).first()
     created = subscriber is None
-    if subscriber is None:
+    # Asked on every path (the same work whatever the address): mail to it stopped for
+    # good before its subscriber deleted their data.
+    stopped = remembered_final_status(email)
+    if subscriber is None and stopped:
+        # The suppression is a row again, which an editor can lift as any other.
+        subscriber = Subscriber(
+            email=email, mailbox=mailbox_of(email), frequency=frequency, status=stopped
+        )
+        outcome = SignupOutcome.SUPPRESSED
+    elif subscriber is None:
         subscriber = Subscriber(email=email, mailbox=mailbox_of(email), frequency=frequency)
         outcome = SignupOutcome.CREATED
     elif subscriber.status in _CONFIRMED:

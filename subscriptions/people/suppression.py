@@ -12,8 +12,10 @@ import logging
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from subscriptions.models import Subscriber
+from subscriptions.addresses import mailbox_of
+from subscriptions.models import StoppedAddress, Subscriber
 from subscriptions.people.tokens import new_key
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,29 @@ def is_final(subscriber: Subscriber) -> bool:
     return subscriber.status in FINAL
 
 
+def address_key(email: str) -> str:
+    """A keyed hash of the address's mailbox: it names no one, and cannot be reversed or
+    matched without the site's SECRET_KEY (rotating that key forgets every such record)."""
+    digest = salted_hmac("paper-digest.stopped-address", mailbox_of(email), algorithm="sha256")
+    return digest.hexdigest()
+
+
+def remember_if_final(subscriber: Subscriber) -> None:
+    """Before a subscriber whose mail stopped for good deletes their data: keep only that
+    it stopped, under ``address_key``, so that deleting cannot undo a bounce or complaint."""
+    if is_final(subscriber):
+        StoppedAddress.objects.get_or_create(
+            key=address_key(subscriber.email), defaults={"status": subscriber.status}
+        )
+
+
+def remembered_final_status(email: str) -> str | None:
+    """How mail to this address stopped for good before its subscriber deleted their data,
+    if it did."""
+    remembered = StoppedAddress.objects.filter(key=address_key(email))
+    return remembered.values_list("status", flat=True).first()
+
+
 def lift_suppression(subscribers: QuerySet[Subscriber], *, by: str) -> dict[int, str]:
     """Let the ``FINAL`` ones among ``subscribers`` sign up again: they become unsubscribed
     (still sent nothing) until a fresh sign-up is confirmed from their inbox.
@@ -65,9 +90,12 @@ def lift_suppression(subscribers: QuerySet[Subscriber], *, by: str) -> dict[int,
     with transaction.atomic():
         locked = subscribers.filter(status__in=FINAL).select_for_update()
         before = dict(locked.values_list("pk", "status"))
-        Subscriber.objects.filter(pk__in=before).update(
+        lifted = Subscriber.objects.filter(pk__in=before)
+        lifted.update(
             status=Subscriber.Status.UNSUBSCRIBED, soft_bounces=0, last_soft_bounce_at=None
         )
+        keys = [address_key(email) for email in lifted.values_list("email", flat=True)]
+        StoppedAddress.objects.filter(key__in=keys).delete()
     for pk, status in before.items():
         logger.warning("suppression of subscriber %s (%s) lifted by %s", pk, status, by)
     return before

@@ -150,3 +150,58 @@ def test_lifting_leaves_everyone_else_as_they_were(admin_client):
         "unsubscribed",
     ]
     assert not LogEntry.objects.exists()
+
+
+# --- Deleting one's data does not undo a suppression ------------------------------------
+
+
+@pytest.mark.parametrize("status", FINAL)
+def test_an_address_that_stopped_for_good_gets_nothing_after_its_data_is_deleted(
+    default_topics, sign_up, status
+):
+    from subscriptions.models import StoppedAddress
+    from subscriptions.people.privacy import delete_personal_data
+
+    reader = make_subscriber(email="ada@example.org", status=status)
+    delete_personal_data(subscriber=reader)
+    assert not Subscriber.objects.exists()
+    # What is kept names nobody: a keyed hash of the mailbox, and why mail stopped.
+    [kept] = StoppedAddress.objects.all()
+    assert "ada" not in kept.key and kept.status == status
+
+    for address in ["ada@example.org", "Ada+news@Example.org"]:
+        assert sign_up(email=address)["Location"] == "/subscribe/check-inbox/"
+    assert mail.outbox == []
+    # The suppression is a row again, for an editor to lift like any other.
+    again = Subscriber.objects.get(email="ada@example.org")
+    assert (again.status, again.confirmation_requested_at) == (status, None)
+
+
+def test_an_editor_can_lift_a_suppression_that_outlived_its_data(
+    admin_client, default_topics, sign_up
+):
+    from subscriptions.models import StoppedAddress
+    from subscriptions.people.privacy import delete_personal_data
+
+    delete_personal_data(subscriber=make_subscriber(email="ada@example.org", status="bounced"))
+    sign_up()
+    again = Subscriber.objects.get()
+    admin_client.post(
+        "/admin/subscriptions/subscriber/",
+        {"action": "lift_suppression", "_selected_action": [again.pk], "confirmed": "yes"},
+    )
+    again.refresh_from_db()
+    assert again.status == "unsubscribed"
+    assert not StoppedAddress.objects.exists()
+    sign_up()
+    assert [m.to for m in mail.outbox] == [["ada@example.org"]]
+
+
+def test_a_reader_who_unsubscribed_and_deleted_their_data_can_come_back(default_topics, sign_up):
+    from subscriptions.models import StoppedAddress
+    from subscriptions.people.privacy import delete_personal_data
+
+    delete_personal_data(subscriber=make_subscriber(email="ada@example.org", status="unsubscribed"))
+    assert not StoppedAddress.objects.exists()
+    sign_up()
+    assert [m.to for m in mail.outbox] == [["ada@example.org"]]
