@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 # Who may be emailed a preferences link: those who get the digest.
 _RECEIVING = (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
+# Who may ask for a preferences link: also a reader who unsubscribed (to come back, or to
+# download or delete their data), never an address that bounced or complained.
+_MAY_ASK = (*_RECEIVING, Subscriber.Status.UNSUBSCRIBED)
 
 
 def pause(subscriber: Subscriber) -> None:
@@ -71,10 +74,11 @@ def send_preferences_link(*, subscriber_id: int, request_id: str) -> bool:
 
 def send_requested_preferences_link(*, email: str, request_id: str) -> bool:
     """Someone typed ``email`` into "email me a new link": send that address a preferences
-    link if it gets the digest, at most ``PREFERENCES_LINK_EMAILS_PER_HOUR`` an hour; False
-    if nothing was sent. The person asking is told the same either way."""
+    link if it gets the digest or unsubscribed itself, at most
+    ``PREFERENCES_LINK_EMAILS_PER_HOUR`` an hour; False if nothing was sent. The person
+    asking is told the same either way."""
     subscriber = (
-        Subscriber.objects.with_email(normalise_email(email)).filter(status__in=_RECEIVING).first()
+        Subscriber.objects.with_email(normalise_email(email)).filter(status__in=_MAY_ASK).first()
     )
     if subscriber is None:
         return False

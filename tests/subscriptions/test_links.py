@@ -177,13 +177,18 @@ def test_email_me_a_new_link_answers_the_same_for_every_address(client, ask):
         assert len(callbacks) == 1  # queued through Celery whatever the address
     assert answers == {(302, "/preferences/new-link/sent/")}
     assert "Check your inbox" in client.get("/preferences/new-link/sent/").content.decode()
+    # A reader who unsubscribed may ask too (to come back, or for their data); an address
+    # that complained is sent nothing, and neither is a sign-up never confirmed.
     assert sorted(address for m in mail.outbox for address in m.to) == [
         "ada@example.org",
+        "gone@example.org",
         "paused@example.org",
     ]
 
     path = link_in(only_email_to("ada@example.org"), "/preferences/")
     assert "ada@example.org" in client.get(path).content.decode()
+    gone = client.get(link_in(only_email_to("gone@example.org"), "/preferences/")).content
+    assert b"/my-data/" in gone  # an unsubscribed reader can still download their data
 
 
 def test_email_me_a_new_link_is_limited_per_address_and_per_visitor(client, settings, ask):
