@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -19,14 +20,18 @@ from subscriptions.people.signup import owed_confirmation_ids, resend_confirmati
 
 logger = logging.getLogger(__name__)
 
+# An email a person asked for (a confirmation, a link): retried with backoff if the ESP
+# fails, acknowledged only once it ran.
+EMAIL_TASK: dict[str, Any] = {
+    "autoretry_for": (Exception,),
+    "retry_backoff": 30,
+    "retry_backoff_max": 600,
+    "retry_kwargs": {"max_retries": 5},
+    "acks_late": True,
+}
 
-@shared_task(
-    autoretry_for=(Exception,),
-    retry_backoff=30,
-    retry_backoff_max=600,
-    retry_kwargs={"max_retries": 5},
-    acks_late=True,
-)
+
+@shared_task(**EMAIL_TASK)
 def send_confirmation(subscriber_id: int) -> bool:
     """Answer a sign-up: apply the interests it asked for and send the email it is owed,
     if any (none for an address suppressed for good). Running twice sends it once."""
@@ -43,25 +48,13 @@ def queue_confirmation(subscriber_id: int) -> None:
     transaction.on_commit(lambda: send_confirmation.delay(subscriber_id), robust=True)
 
 
-@shared_task(
-    autoretry_for=(Exception,),
-    retry_backoff=30,
-    retry_backoff_max=600,
-    retry_kwargs={"max_retries": 5},
-    acks_late=True,
-)
+@shared_task(**EMAIL_TASK)
 def send_preferences_link(subscriber_id: int, request_id: str) -> bool:
     """Email a subscriber a fresh preferences link. Running twice sends it once."""
     return preferences.send_preferences_link(subscriber_id=subscriber_id, request_id=request_id)
 
 
-@shared_task(
-    autoretry_for=(Exception,),
-    retry_backoff=30,
-    retry_backoff_max=600,
-    retry_kwargs={"max_retries": 5},
-    acks_late=True,
-)
+@shared_task(**EMAIL_TASK)
 def send_requested_preferences_link(email: str, request_id: str) -> bool:
     """Email the address someone typed a preferences link, if it gets the digest. Running
     twice sends it once."""
@@ -85,13 +78,7 @@ def queue_preferences_link_request(email: str) -> None:
     )
 
 
-@shared_task(
-    autoretry_for=(Exception,),
-    retry_backoff=30,
-    retry_backoff_max=600,
-    retry_kwargs={"max_retries": 5},
-    acks_late=True,
-)
+@shared_task(**EMAIL_TASK)
 def resend_confirmation_to(email: str) -> bool:
     """Send a new confirmation link if the address is a pending subscriber's (at most one an
     hour). Takes the address, not an id: the request that asked looks nothing up, so it
