@@ -191,7 +191,15 @@ class Digest(models.Model):
         ]
         indexes = [
             models.Index(fields=["period", "status"], name="digest_period_status"),
-            models.Index(fields=["status", "claimed_at"], name="digest_status_claimed"),
+            # Only the few in doubt, for the recovery sweep: an index of every status would
+            # be written for each of a day's digests, and PostgreSQL, its statistics taken
+            # before the day's digests were built, would read all pending ones through it
+            # for each claim of a few ids instead of using the primary key.
+            models.Index(
+                fields=["status", "claimed_at"],
+                name="digest_in_doubt",
+                condition=models.Q(status__in=["sending", "unknown"]),
+            ),
         ]
 
     def __str__(self) -> str:
