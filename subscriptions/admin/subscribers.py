@@ -97,6 +97,13 @@ class SubscriberAdmin(admin.ModelAdmin):
     actions = ["resend_confirmation", "suppress", "lift_suppression", "export_csv"]
     list_per_page = 100
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A subscriber's status changes only through what records why and rotates their
+        # links: the reader's own links, the ESP's events, and the actions here (suppress,
+        # lift the suppression, which are logged).
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, "status"] if obj is not None else readonly
+
     def save_model(self, request: HttpRequest, obj: Subscriber, form: Any, change: bool) -> None:
         obj.mailbox = mailbox_of(obj.email)  # what the sign-up limits count
         super().save_model(request, obj, form, change)

@@ -205,3 +205,13 @@ def test_a_reader_who_unsubscribed_and_deleted_their_data_can_come_back(default_
     assert not StoppedAddress.objects.exists()
     sign_up()
     assert [m.to for m in mail.outbox] == [["ada@example.org"]]
+
+
+def test_an_editor_cannot_undo_a_suppression_by_editing_the_status(admin_client, default_topics):
+    reader = make_subscriber(email="ada@example.org", status="complained")
+    url = f"/admin/subscriptions/subscriber/{reader.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'name="status"' not in page  # shown, not editable: the actions do it, logged
+    admin_client.post(url, {"email": "ada@example.org", "status": "active", "frequency": "daily"})
+    reader.refresh_from_db()
+    assert reader.status == "complained"
