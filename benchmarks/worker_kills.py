@@ -243,7 +243,7 @@ def run(
                 processes.start(f"worker{n}", [*WORKER_COMMAND, "-n", f"kill{n}@%h"])
                 for n in range(config.workers)
             ]
-            _wait_until_workers_answer(len(workers), broker)
+            _wait_until_ready(log_dir, [f"worker{n}" for n in range(len(workers))])
             _queue(send_digests, broker, "daily", period)  # what beat does at the digest hour
             last_kill = _kill_while_sending(config, workers, processes, digests)
 
@@ -311,14 +311,16 @@ def _purge(broker: Any) -> None:
     app.control.purge(connection=broker)
 
 
-def _wait_until_workers_answer(count: int, broker: Any) -> None:
-    from digest_site.celery import app
+def _wait_until_ready(log_dir: Path, names: list[str]) -> None:
+    """Until each worker says it is ready (consuming), whatever the broker: a ping over
+    RabbitMQ's reply queues can take longer to set up than a worker to start."""
 
-    wait_for(
-        lambda: len(app.control.ping(timeout=0.5, connection=broker)) >= count,
-        seconds=START_SECONDS,
-        what=f"for {count} workers to answer",
-    )
+    def ready() -> bool:
+        return all(
+            " ready." in (log_dir / f"{name}.log").read_text(errors="replace") for name in names
+        )
+
+    wait_for(ready, seconds=START_SECONDS, what=f"for {', '.join(names)} to be ready")
 
 
 def _kill_while_sending(
