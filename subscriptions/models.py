@@ -236,6 +236,25 @@ class DigestItem(models.Model):
         return f"{self.get_section_display()} #{self.position}"
 
 
+class DigestCount(models.Model):
+    """A period's digests counted by status (and how doubt was settled), kept as the run goes
+    (``delivery/counts.py``), so that the admin's summary reads a row a period instead of
+    grouping the whole digest table."""
+
+    period = models.CharField(max_length=10)
+    frequency = models.CharField(max_length=6, choices=Subscriber.Frequency.choices)
+    counts = models.JSONField(default=dict)
+    counted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["period", "frequency"], name="digest_count_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.frequency} digests for {self.period}: {self.counts}"
+
+
 class StoppedAddress(models.Model):
     """A mailbox whose mail stopped for good (a bounce, a complaint, an editor), kept after
     its subscriber deleted their data: only a keyed hash of it, so the address is gone, yet

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from subscriptions.delivery.counts import recent_periods, recount
 from subscriptions.delivery.recovery import recover
 from subscriptions.delivery.runs import finish_run, process_batch, retry_batch_later, start_run
 from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
@@ -155,6 +156,7 @@ def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: in
 def recover_sending() -> dict:
     """Every minute: queue again what dead workers left (see ``delivery/recovery.py``)."""
     found = recover()
+    recount(recent_periods())  # events, retries and resends move digests after their run
     for day, frequency, first_id, last_id in found.batches:
         send_digest_batch.delay(day.isoformat(), frequency, first_id, last_id)
     for period, first_id, last_id in found.resend_ranges:

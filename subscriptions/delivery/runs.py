@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from subscriptions.collector import collecting_only_new_objects
+from subscriptions.delivery.counts import recount
 from subscriptions.delivery.digests import (
     BuildResult,
     build_digest_batch,
@@ -25,6 +26,10 @@ from subscriptions.delivery.digests import (
 )
 from subscriptions.delivery.sending import Progress, SendReport, send_pending_digests
 from subscriptions.models import DigestBatch, DigestRun
+
+# A run's counts for the admin are taken again after a batch at most this often (a GROUP BY
+# over the period's digests; the recovery sweep counts again every minute too).
+COUNT_EVERY = timedelta(seconds=30)
 
 
 @dataclass
@@ -74,9 +79,9 @@ def start_run(*, day: date, frequency: str) -> list[tuple[int, int]]:
 
 def finish_run(*, day: date, frequency: str) -> None:
     """Note that every batch of the run has been handed out (or, in-process, done)."""
-    DigestRun.objects.filter(
-        period=period_of(day=day, frequency=frequency), frequency=frequency
-    ).update(finished_at=timezone.now())
+    period = period_of(day=day, frequency=frequency)
+    DigestRun.objects.filter(period=period, frequency=frequency).update(finished_at=timezone.now())
+    recount([period])
 
 
 def process_batch(
@@ -100,6 +105,7 @@ def process_batch(
         )
     if not (report.retry_later or report.paused):
         batch.update(done_at=timezone.now())
+    recount([period], unless_counted_within=COUNT_EVERY)
     return built, report
 
 
