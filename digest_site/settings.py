@@ -411,5 +411,15 @@ DIGESTS: dict[str, Any] = {
     "HOUR_UTC": env_int("DIGEST_HOUR_UTC", 7, minimum=0, maximum=23),
     "WEEKDAY": env_day_of_week("DIGEST_WEEKDAY", "1"),  # crontab day_of_week: 1 = Monday
 }
+# --- Retention (subscriptions/delivery/retention.py, nightly). Which papers went to whom is
+# kept while a paper can still be a candidate, plus a wide margin: after that the paper is
+# retired (never a candidate again) and its digest items are deleted. Digests themselves are
+# kept this many days, then compacted (their status, ESP id and count of papers kept) or
+# dropped, as DIGESTS_OLD says.
+DIGEST_ITEMS_KEEP_DAYS = env_int("DIGEST_ITEMS_KEEP_DAYS", 30, minimum=14)
+DIGESTS_KEEP_DAYS = env_int("DIGESTS_KEEP_DAYS", 400, minimum=30)
+DIGESTS_OLD = env_choice("DIGESTS_OLD", "compact", ("compact", "drop"))
+# Rows deleted per statement: each batch is its own short transaction.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=100)
 DIGEST_REPLY_TO = env_str("DIGEST_REPLY_TO", "")
 DIGEST_LIST_ID = env_str("DIGEST_LIST_ID", "Paper Digest <digest.paper-digest.local>")

@@ -200,6 +200,8 @@ class Digest(models.Model):
                 name="digest_in_doubt",
                 condition=models.Q(status__in=["sending", "unknown"]),
             ),
+            # The admin's list (newest first, by day) and retention's scan of old digests.
+            models.Index(fields=["day", "id"], name="digest_day"),
         ]
 
     def __str__(self) -> str:
@@ -266,6 +268,28 @@ class StoppedAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} mailbox {self.key[:12]}…"
+
+
+class RetiredPaper(models.Model):
+    """A paper that can never be a candidate again, so who got it need not be kept.
+
+    Retention (``subscriptions/delivery/retention.py``) retires a paper once every day that
+    made it new (stored, featured, published) is older than DIGEST_ITEMS_KEEP_DAYS, and only
+    then deletes its digest items: a retired paper is left out of every candidate window, so
+    the forgotten pairs can never let it reach a reader twice, even if a listing features it
+    again.
+    """
+
+    paper = models.OneToOneField(
+        "papers.Paper", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    retired_on = models.DateField()
+    # Empty while its digest items are still being deleted (in batches, over several nights
+    # if need be).
+    items_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"paper {self.paper_id} retired on {self.retired_on}"
 
 
 class Feedback(models.Model):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from subscriptions.delivery import retention
 from subscriptions.delivery.counts import recent_periods, recount
 from subscriptions.delivery.recovery import recover
 from subscriptions.delivery.runs import finish_run, process_batch, retry_batch_later, start_run
@@ -172,6 +173,19 @@ def recover_sending() -> dict:
 def mark_stale_digests_unknown() -> int:
     """The sweep's name before ``recover_sending`` (a message may still be queued)."""
     return mark_stale_claims_unknown()
+
+
+@shared_task(acks_late=True)
+def apply_retention() -> dict:
+    """Nightly: retire old papers, delete their digest items, compact or drop old digests.
+    Running twice (or after an interrupted run) does only what is left."""
+    report = retention.apply_retention()
+    return {
+        "papers_retired": report.papers_retired,
+        "items_deleted": report.items_deleted,
+        "digests_compacted": report.digests_compacted,
+        "digests_dropped": report.digests_dropped,
+    }
 
 
 @shared_task(acks_late=True)

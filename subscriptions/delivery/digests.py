@@ -31,7 +31,7 @@ from subscriptions.matching.candidates import (
 )
 from subscriptions.matching.interests import Interests
 from subscriptions.matching.ranking import RankedPaper, rank_papers_for
-from subscriptions.models import Digest, DigestItem, Feedback, Subscriber
+from subscriptions.models import Digest, DigestItem, Feedback, RetiredPaper, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +53,16 @@ def candidate_window(*, day: date, frequency: str) -> tuple[date, date]:
 
 
 def window_papers(*, day: date, frequency: str) -> QuerySet[Paper]:
-    """Visible papers featured in the window (or, never featured, published in it)."""
+    """Visible papers featured in the window (or, never featured, published in it), never a
+    retired one (who got it may be forgotten: ``subscriptions/delivery/retention.py``)."""
     start, end = candidate_window(day=day, frequency=frequency)
-    return visible_papers().filter(
-        Q(featured_on__range=(start, end)) | Q(featured_on=None, published_on__range=(start, end))
+    return (
+        visible_papers()
+        .filter(
+            Q(featured_on__range=(start, end))
+            | Q(featured_on=None, published_on__range=(start, end))
+        )
+        .exclude(pk__in=RetiredPaper.objects.values("paper_id"))
     )
 
 
