@@ -25,6 +25,14 @@ class SubscriberQuerySet(models.QuerySet):
         """
         return self.alias(email_lower=Lower("email")).filter(email_lower=Lower(Value(email)))
 
+    def with_email_starting(self, prefix: str) -> SubscriberQuerySet:
+        """Subscribers whose address starts with ``prefix``, whatever its case.
+
+        On PostgreSQL the ``subscriber_email_prefix`` index (lower(email) with
+        varchar_pattern_ops) answers it; a ``%x%`` search could only scan the table.
+        """
+        return self.alias(email_lower=Lower("email")).filter(email_lower__startswith=prefix.lower())
+
 
 class Subscriber(models.Model):
     """A person who gets (or asked to get) the digest, with their interests.
@@ -165,7 +173,10 @@ class Digest(models.Model):
         UNKNOWN = "unknown", "unknown outcome"
         SKIPPED = "skipped", "skipped"
 
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="digests")
+    # No index of its own: the unique (subscriber, period) index serves lookups by subscriber.
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="digests", db_index=False
+    )
     period = models.CharField(max_length=10)
     day = models.DateField(help_text="The day the digest was built for.")
     frequency = models.CharField(max_length=6, choices=Subscriber.Frequency.choices)
