@@ -7,17 +7,22 @@ from typing import Any
 
 from django.contrib import admin
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
-from subscriptions.admin.common import action_confirmed, confirmation_page
+from subscriptions.admin.common import (
+    SEARCH_LIMIT,
+    CappedCountPaginator,
+    action_confirmed,
+    confirmation_page,
+)
 from subscriptions.delivery.render import inert_links, render_digest
 from subscriptions.delivery.selectors import digests_with_content
 from subscriptions.delivery.sending import retry_failed_digests
 from subscriptions.email_pages import shows_email_html
-from subscriptions.models import Digest, DigestCount, DigestItem, DigestRun, Feedback
+from subscriptions.models import Digest, DigestCount, DigestItem, DigestRun, Feedback, Subscriber
 from subscriptions.tasks import send_pending_batch
 
 
@@ -35,12 +40,36 @@ class DigestItemInline(admin.TabularInline):
         return super().get_queryset(request).select_related("paper")
 
 
+class IncludedPaperFilter(admin.SimpleListFilter):
+    """The digests that included a paper (``?paper=<id>``, the link on a paper's page)."""
+
+    title = "paper included"
+    parameter_name = "paper"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        # Only the chosen paper: listing every paper would read the whole papers table.
+        value = self.value()
+        return [(value, f"paper {value}")] if value and value.isdigit() else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Digest]) -> QuerySet[Digest]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return queryset
+        included = DigestItem.objects.filter(paper_id=int(value)).values("digest_id")
+        return queryset.filter(pk__in=included)
+
+
 @admin.register(Digest)
 class DigestAdmin(admin.ModelAdmin):
     list_display = ["period", "subscriber", "status", "attempts", "sent_at", "error"]
-    list_filter = ["status", "frequency", "day"]
-    search_fields = ["subscriber__email", "esp_message_id"]
+    list_filter = ["status", "frequency", "day", IncludedPaperFilter]
+    # Newest first by the (day, id) index; the model's "-created_at" has none.
+    ordering = ["-day", "-id"]
+    search_help_text = "The start of an address (any case), or an ESP message id (exact)."
+    search_fields = ["subscriber__email", "esp_message_id"]  # read by get_search_results
     list_select_related = ["subscriber"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
     readonly_fields = [f.name for f in Digest._meta.fields]
     inlines = [DigestItemInline]
     actions = ["retry_failed"]
@@ -48,6 +77,24 @@ class DigestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Digest], search_term: str
+    ) -> tuple[QuerySet[Digest], bool]:
+        """Only searches an index can answer: the subscriber's address (exact or prefix, on
+        the lower(email) indexes), or the ESP message id (exact, on its hash index)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Ids, not subqueries: "subscriber_id = ANY(...) OR id = ANY(...)" is two index
+        # scans OR'ed; an OR over a subquery is a scan of the whole table.
+        people = list(
+            Subscriber.objects.with_email_starting(term).values_list("pk", flat=True)[:SEARCH_LIMIT]
+        )
+        sent = list(
+            Digest.objects.filter(esp_message_id=term).values_list("pk", flat=True)[:SEARCH_LIMIT]
+        )
+        return queryset.filter(Q(subscriber_id__in=people) | Q(pk__in=sent)), False
 
     @admin.action(description="Retry selected failed digests")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Digest]) -> HttpResponse | None:
@@ -136,3 +183,8 @@ class DigestRunAdmin(admin.ModelAdmin):
 class FeedbackAdmin(admin.ModelAdmin):
     list_display = ["subscriber", "paper", "signal", "created_at"]
     list_select_related = ["subscriber", "paper"]
+    list_filter = ["signal"]
+    # Ids with a look-up popup: a <select> would list every subscriber and every paper.
+    raw_id_fields = ["subscriber", "paper"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator

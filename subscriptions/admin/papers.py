@@ -10,19 +10,26 @@ from django.http import HttpRequest
 
 from papers.admin import PaperAdmin, TopicAdmin
 from papers.models import Paper, Topic
-from subscriptions.models import DigestItem, Subscriber
+from subscriptions.admin.common import INLINE_LIMIT, LatestInlineFormSet, filtered_list_link
+from subscriptions.models import Digest, DigestItem, Subscriber
 
 
 class DigestsOfPaperInline(admin.TabularInline):
-    """Which digests included a paper (shown on the paper's page)."""
+    """The latest digests that included a paper (shown on the paper's page): a paper sent
+    to 100,000 readers would otherwise make a page of 160 MB."""
 
     model = DigestItem
+    formset = LatestInlineFormSet
     fk_name = "paper"
     extra = 0
     can_delete = False
     fields = ("digest", "subscriber", "section", "position", "score")
     readonly_fields = fields
-    verbose_name_plural = "digests that included this paper"
+    ordering = ["-id"]
+    verbose_name_plural = (
+        f"digests that included this paper (the latest {INLINE_LIMIT}; "
+        "all of them: the link under Digests)"
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -34,6 +41,13 @@ class DigestsOfPaperInline(admin.TabularInline):
 class PaperWithDigestsAdmin(PaperAdmin):
     # Declared here, not in papers/: papers know nothing about subscribers.
     inlines = [*PaperAdmin.inlines, DigestsOfPaperInline]
+    readonly_fields = [*PaperAdmin.readonly_fields, "digests_link"]
+
+    @admin.display(description="digests")
+    def digests_link(self, paper: Paper) -> str:
+        if not paper.pk:
+            return "-"
+        return filtered_list_link(Digest, text="every digest that included it", paper=paper.pk)
 
 
 class TopicWithSubscribersAdmin(TopicAdmin):

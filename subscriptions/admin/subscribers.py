@@ -19,9 +19,13 @@ from django.utils.html import format_html
 
 from subscriptions.addresses import mailbox_of
 from subscriptions.admin.common import (
+    INLINE_LIMIT,
+    CappedCountPaginator,
+    LatestInlineFormSet,
     SpreadsheetSafeWriter,
     action_confirmed,
     confirmation_page,
+    filtered_list_link,
 )
 from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
@@ -38,10 +42,13 @@ _EXPORT_CHUNK = 2000
 
 class FeedbackInline(admin.TabularInline):
     model = Feedback
+    formset = LatestInlineFormSet
     extra = 0
     fields = ("paper", "signal", "created_at")
     readonly_fields = fields
     can_delete = False
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = f"feedback (the latest {INLINE_LIMIT})"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -52,12 +59,14 @@ class FeedbackInline(admin.TabularInline):
 
 class DigestInline(admin.TabularInline):
     model = Digest
+    formset = LatestInlineFormSet
     extra = 0
     fields = ("period", "status", "sent_at", "error", "open_link")
     readonly_fields = fields
     can_delete = False
     show_change_link = True
-    ordering = ["-day"]
+    ordering = ["-day", "-id"]
+    verbose_name_plural = f"digests (the latest {INLINE_LIMIT})"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -83,7 +92,8 @@ class SubscriberAdmin(admin.ModelAdmin):
     form = SubscriberAdminForm
     list_display = ["email", "status", "frequency", "topic_names", "created_at", "last_digest"]
     list_filter = ["status", "frequency", "topics"]
-    search_fields = ["email"]
+    search_fields = ["email"]  # read by get_search_results
+    search_help_text = "The start of an address, any case (a whole address finds exactly it)."
     filter_horizontal = ["topics"]
     readonly_fields = [
         "created_at",
@@ -92,10 +102,13 @@ class SubscriberAdmin(admin.ModelAdmin):
         "soft_bounces",
         "last_soft_bounce_at",
         "preview_link",
+        "history_links",
     ]
     inlines = [FeedbackInline, DigestInline]
     actions = ["resend_confirmation", "suppress", "lift_suppression", "export_csv"]
     list_per_page = 100
+    show_full_result_count = False
+    paginator = CappedCountPaginator
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # A subscriber's status changes only through what records why and rotates their
@@ -125,9 +138,32 @@ class SubscriberAdmin(admin.ModelAdmin):
     def topic_names(self, subscriber: Subscriber) -> str:
         return ", ".join(topic.name for topic in subscriber.topics.all())
 
-    @admin.display(description="last digest", ordering="last_digest_day")
+    # Not sortable: sorting by it would run its subquery for every subscriber.
+    @admin.display(description="last digest")
     def last_digest(self, subscriber: Subscriber) -> date | None:
         return getattr(subscriber, "last_digest_day", None)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Subscriber], search_term: str
+    ) -> tuple[QuerySet[Subscriber], bool]:
+        """The start of an address, on an index (``with_email_starting``): a ``%x%``
+        search would scan every subscriber."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(
+            pk__in=Subscriber.objects.with_email_starting(term).values("pk")
+        ), False
+
+    @admin.display(description="history")
+    def history_links(self, subscriber: Subscriber) -> str:
+        if not subscriber.pk:
+            return "-"
+        return format_html(
+            "{} · {}",
+            filtered_list_link(Digest, text="all digests", subscriber__id__exact=subscriber.pk),
+            filtered_list_link(Feedback, text="all feedback", subscriber__id__exact=subscriber.pk),
+        )
 
     @admin.display(description="today's digest")
     def preview_link(self, subscriber: Subscriber) -> str:

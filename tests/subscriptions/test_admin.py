@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from papers.models import IngestRun, Paper, Topic, UpvoteObservation
 from subscriptions.delivery.runs import run_in_process
-from subscriptions.models import Digest, DigestItem, Subscriber
+from subscriptions.models import Digest, DigestItem, Feedback, Subscriber
 from subscriptions.tasks import recover_sending
 from tests.factories import make_paper, make_subscriber
 
@@ -40,6 +40,7 @@ def queries_for(admin_client, url):
         ("papers_ingestrun", "runs"),
         ("subscriptions_subscriber", "subscribers"),
         ("subscriptions_digest", "digests"),
+        ("subscriptions_feedback", "feedback"),
     ],
 )
 def test_changelist_queries_do_not_grow_with_rows(admin_client, name, grow):
@@ -58,6 +59,8 @@ def test_changelist_queries_do_not_grow_with_rows(admin_client, name, grow):
                 IngestRun.objects.create(location="x", status="succeeded")
             else:
                 person = make_subscriber(topics=[faces])
+                if grow == "feedback":
+                    Feedback.objects.create(subscriber=person, paper=make_paper(), signal=1)
                 if grow == "digests":
                     Digest.objects.create(
                         subscriber=person, period="2025-11-06", day=DAY, frequency="daily"
