@@ -32,13 +32,14 @@ long lock, and an interrupted run resumes where it stopped (running twice is har
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from time import perf_counter
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from papers.models import Paper
@@ -114,26 +115,36 @@ def compact_old_digests(*, today: date) -> tuple[int, int]:
     """Compact or drop (``DIGESTS_OLD``) digests older than ``DIGESTS_KEEP_DAYS``; return
     (compacted, dropped)."""
     cutoff = digests_cutoff(today=today)
-    batch = settings.RETENTION_BATCH_SIZE
-    compacted = dropped = 0
     if settings.DIGESTS_OLD == "drop":
-        old = Digest.objects.filter(day__lt=cutoff).order_by("day", "pk")
-        while ids := list(old.values_list("pk", flat=True)[:batch]):
+        old = Digest.objects.filter(day__lt=cutoff)
+        dropped = 0
+        for ids in _id_ranges(old):
             with transaction.atomic():
+                batch = old.filter(pk__range=ids)
                 # Their items went with their papers' retirement long ago; any left go too.
-                DigestItem.objects.filter(digest_id__in=ids).delete()
-                dropped += Digest.objects.filter(pk__in=ids).delete()[0]
+                DigestItem.objects.filter(digest__in=batch).delete()
+                dropped += batch.delete()[0]
         return 0, dropped
-    worth_compacting = (
-        Digest.objects.filter(
-            day__lt=cutoff, day__gte=cutoff - timedelta(days=_COMPACT_LOOKBACK_DAYS)
-        )
-        .filter(~Q(error="") | Q(claim_token__isnull=False))
-        .order_by("day", "pk")
+    window = Digest.objects.filter(
+        day__lt=cutoff, day__gte=cutoff - timedelta(days=_COMPACT_LOOKBACK_DAYS)
     )
-    while ids := list(worth_compacting.values_list("pk", flat=True)[:batch]):
-        compacted += Digest.objects.filter(pk__in=ids).update(error="", claim_token=None)
-    return compacted, dropped
+    worth_compacting = window.filter(~Q(error="") | Q(claim_token__isnull=False))
+    compacted = 0
+    for ids in _id_ranges(window):
+        compacted += worth_compacting.filter(pk__range=ids).update(error="", claim_token=None)
+    return compacted, 0
+
+
+def _id_ranges(digests: QuerySet[Digest]) -> Iterator[tuple[int, int]]:
+    """Ranges of at most ``RETENTION_BATCH_SIZE`` ids spanning the digests: each batch is a
+    range scan of the primary key (a day's digests have neighbouring ids), and the day
+    itself is found once, by the BRIN index on PostgreSQL."""
+    bounds = digests.aggregate(first=Min("pk"), last=Max("pk"))
+    if bounds["first"] is None:
+        return
+    step = settings.RETENTION_BATCH_SIZE
+    for start in range(bounds["first"], bounds["last"] + 1, step):
+        yield start, min(start + step - 1, bounds["last"])
 
 
 def apply_retention(*, today: date | None = None) -> RetentionReport:

@@ -1,11 +1,13 @@
-"""Indexes the admin's searches can use, and one index fewer on the digests.
+"""Indexes the admin's lists and searches can use, and one index fewer on the digests.
 
 - Digest.subscriber loses its own index: ``digest_unique_period`` (subscriber, period)
   starts with the same column and serves every look-up by subscriber.
-- On PostgreSQL only (SQLite has no operator classes or hash indexes; its tables are small):
+- On PostgreSQL only (SQLite has neither operator classes nor BRIN; its tables are small):
   ``subscriber_email_prefix`` on lower(email) with text_pattern_ops, for "address starts
-  with"; ``digest_esp_message_id`` a hash index for "this ESP message id" (a hash entry is a
-  fixed 4-byte hash, smaller than a B-tree of 20-40 character ids).
+  with"; ``digest_day_brin``, a BRIN index on the digests' day (a day's digests are written
+  together, so they are neighbours in the table): it finds a day range for the admin's
+  filter and for retention in a few kilobytes, where a B-tree would take ~30 bytes a row
+  (1 GB a year at 100,000 readers).
 """
 
 import django.db.models.deletion
@@ -18,9 +20,8 @@ INDEXES = [
         "ON subscriptions_subscriber (lower(email) text_pattern_ops)",
     ),
     (
-        "digest_esp_message_id",
-        "CREATE INDEX IF NOT EXISTS digest_esp_message_id "
-        "ON subscriptions_digest USING hash (esp_message_id) WHERE esp_message_id <> ''",
+        "digest_day_brin",
+        "CREATE INDEX IF NOT EXISTS digest_day_brin ON subscriptions_digest USING brin (day)",
     ),
 ]
 

@@ -20,8 +20,4 @@ class Migration(migrations.Migration):
                 ('items_deleted_at', models.DateTimeField(blank=True, null=True)),
             ],
         ),
-        migrations.AddIndex(
-            model_name='digest',
-            index=models.Index(fields=['day', 'id'], name='digest_day'),
-        ),
     ]
