@@ -1,6 +1,7 @@
 """The admin's pages cost the same whatever the size of the tables behind them."""
 
 from datetime import date, timedelta
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -152,3 +153,58 @@ def test_a_list_counts_at_most_its_limit(admin_client, monkeypatch):
         digest_with(paper)
     _, html = get(admin_client, reverse("admin:subscriptions_digest_changelist"))
     assert "5 digests" in html
+
+
+class _FormFields(HTMLParser):
+    """The values a browser would post for the page's form (inputs, selects, textareas)."""
+
+    def __init__(self):
+        super().__init__()
+        self.data = {}
+        self._select = self._textarea = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "checkbox"):
+            self.data.setdefault(name, attrs.get("value") or "")
+        elif tag == "input" and name and "checked" in attrs:
+            self.data[name] = attrs.get("value") or "on"
+        elif tag == "select" and name:
+            self._select = name
+            self.data.setdefault(name, [] if "multiple" in attrs else "")
+        elif tag == "option" and self._select and "selected" in attrs:
+            if isinstance(self.data[self._select], list):
+                self.data[self._select].append(attrs.get("value"))
+            else:
+                self.data[self._select] = attrs.get("value")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.data[name] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data
+
+
+def test_a_subscriber_with_more_digests_than_shown_can_still_be_saved(admin_client):
+    ada = make_subscriber(email="ada@example.org")
+    for offset in range(25):
+        digest_with(make_paper(), subscriber=ada, day=DAY + timedelta(days=offset))
+    url = reverse("admin:subscriptions_subscriber_change", args=[ada.pk])
+    fields = _FormFields()
+    fields.feed(admin_client.get(url).content.decode())
+    assert fields.data["digests-INITIAL_FORMS"] == str(INLINE_LIMIT)
+
+    response = admin_client.post(url, {**fields.data, "email": "ada.lovelace@example.org"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    ada.refresh_from_db()
+    assert ada.email == "ada.lovelace@example.org"
+    assert Digest.objects.filter(subscriber=ada).count() == 25
