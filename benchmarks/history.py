@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
 # --- Filling ------------------------------------------------------------------------------
 
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterator[Sequence[object]]) -> int:
+def copy_rows(table: str, columns: Sequence[str], rows: Iterator[Sequence[object] | str]) -> int:
     """COPY the rows (text format) into the table; return how many."""
     from django.db import connection
 
@@ -119,7 +120,12 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterator[Sequence[object
         with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             buffer = io.StringIO()
             for row in rows:
-                buffer.write("\t".join(_copy_text(value) for value in row))
+                # A line already in COPY's text format (the big tables: formatting each
+                # value apart is most of the fill's time), or a row of values.
+                if isinstance(row, str):
+                    buffer.write(row)
+                else:
+                    buffer.write("\t".join(_copy_text(value) for value in row))
                 buffer.write("\n")
                 count += 1
                 if count % COPY_CHUNK == 0:
@@ -325,19 +331,26 @@ def _digest_id(day_index: int, readers: int, subscriber_id: int) -> int:
     return day_index * readers + subscriber_id
 
 
-def _digest_rows(days: Sequence[date], readers: int, rng: random.Random) -> Iterator[tuple]:
+def _digest_rows(days: Sequence[date], readers: int, rng: random.Random) -> Iterator[str]:
+    error = "ESP refused the message: 422 Inactive recipient"
     for day_index, day in enumerate(days):
         period = day.isoformat()
         for pk in range(1, readers + 1):
-            claimed = at(day, 7, pk // 400)
-            failed = rng.random() < 0.005
-            yield (
-                _digest_id(day_index, readers, pk), pk, period, period, "daily",
-                "failed" if failed else "sent", 1, at(day, 7, pk // 1000), claimed,
-                uuid.uuid4(), None if failed else claimed + timedelta(seconds=1),
-                "" if failed else str(uuid.uuid4()),
-                "ESP refused the message: 422 Inactive recipient" if failed else "", False,
-            )  # fmt: skip
+            created = f"{period} 07:{pk // 60000:02d}:{pk // 1000 % 60:02d}+00"
+            claimed = f"{period} 07:{pk // 24000:02d}:{pk // 400 % 60:02d}+00"
+            token = uuid.UUID(int=rng.getrandbits(128))
+            digest_id = _digest_id(day_index, readers, pk)
+            if rng.random() < 0.005:
+                yield (
+                    f"{digest_id}\t{pk}\t{period}\t{period}\tdaily\tfailed\t1\t{created}\t"
+                    f"{claimed}\t{token}\t\\N\t\t{error}\tf"
+                )
+            else:
+                message_id = uuid.UUID(int=rng.getrandbits(128))
+                yield (
+                    f"{digest_id}\t{pk}\t{period}\t{period}\tdaily\tsent\t1\t{created}\t"
+                    f"{claimed}\t{token}\t{claimed}\t{message_id}\t\tf"
+                )
 
 
 def _item_rows(
@@ -346,31 +359,32 @@ def _item_rows(
     by_day: dict[date, list[tuple[int, int]]],
     arguments: argparse.Namespace,
     rng: random.Random,
-) -> Iterator[tuple]:
+) -> Iterator[str]:
     """Each reader's picks come from the day's papers only, so no pair repeats across days
     (the unique (subscriber, paper) constraint), with popular papers picked far more."""
+    for_you_reasons = '["topic: Diffusion models", "keyword: diffusion"]'
+    trending_reasons = '["37 upvotes, trending, +12 today"]'
     for day_index, day in enumerate(days):
-        papers = by_day[day]
-        weights = [1.0 / (rank + 5) for rank in range(len(papers))]
+        papers = [paper_id for paper_id, _ in by_day[day]]
+        cumulative = list(accumulate(1.0 / (rank + 5) for rank in range(len(papers))))
         trending_pool = papers[: arguments.trending + arguments.for_you]
         for pk in range(1, readers + 1):
             digest_id = _digest_id(day_index, readers, pk)
-            picked = set()
-            for paper_id, _ in rng.choices(papers, weights=weights, k=arguments.for_you * 2):
+            picked: dict[int, None] = {}
+            for paper_id in rng.choices(papers, cum_weights=cumulative, k=arguments.for_you * 2):
                 if len(picked) < arguments.for_you:
-                    picked.add(paper_id)
+                    picked[paper_id] = None
             for position, paper_id in enumerate(sorted(picked), start=1):
-                score = round(1.0 / position + rng.random() * 0.1, 6)
+                score = 1.0 / position + rng.random() * 0.1
                 yield (
-                    digest_id, pk, paper_id, "for_you", position, score,
-                    '["topic: Diffusion models", "keyword: diffusion"]',
-                )  # fmt: skip
-            trending = [p for p, _ in trending_pool if p not in picked][: arguments.trending]
+                    f"{digest_id}\t{pk}\t{paper_id}\tfor_you\t{position}\t{score:.6f}\t"
+                    f"{for_you_reasons}"
+                )
+            trending = [p for p in trending_pool if p not in picked][: arguments.trending]
             for position, paper_id in enumerate(trending, start=1):
                 yield (
-                    digest_id, pk, paper_id, "trending", position, 0.0,
-                    '["37 upvotes, trending, +12 today"]',
-                )  # fmt: skip
+                    f"{digest_id}\t{pk}\t{paper_id}\ttrending\t{position}\t0.0\t{trending_reasons}"
+                )
 
 
 # --- Measuring ----------------------------------------------------------------------------
