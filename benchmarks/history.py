@@ -532,6 +532,7 @@ def admin_pages() -> list[tuple[str, str]]:
         ("digests search: address", digests + f"?q={reader[1]}"),
         ("digests search: digest id", digests + f"?q={digest.pk}"),
         ("subscribers search: prefix", subscribers + "?q=reader1234"),
+        ("papers search: a word (scan)", reverse("admin:papers_paper_changelist") + "?q=diffusion"),
     ]
 
 
