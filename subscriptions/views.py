@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.selectors import visible_paper
 from subscriptions.delivery.render import reader_links, render_digest
+from subscriptions.delivery.retention import items_cutoff
 from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.email_pages import shows_email_html
 from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
@@ -327,5 +329,10 @@ def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpRespons
     digest = digest_for_view(subscriber=verified.subscriber, digest_id=digest_id)
     if digest is None:
         return _bad_link(request)
+    if digest.day < items_cutoff(today=timezone.localdate()) and not digest.items.all():
+        # Retention forgot its papers (subscriptions/delivery/retention.py): say so rather
+        # than show an empty email. A 410 tells crawlers the page is gone for good.
+        context = {"digest": digest, "keep_days": settings.DIGEST_ITEMS_KEEP_DAYS}
+        return render(request, "subscriptions/digest_forgotten.html", context, status=410)
     links = reader_links(digest, issued_at=verified.issued_at)
     return HttpResponse(render_digest(digest, links=links).html)

@@ -9,6 +9,7 @@ from subscriptions.delivery.retention import apply_retention
 from subscriptions.delivery.runs import run_in_process
 from subscriptions.models import Digest, DigestItem, RetiredPaper
 from tests.factories import make_paper, make_subscriber
+from tests.subscriptions.helpers import link_in
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +146,19 @@ def test_the_nightly_task_is_scheduled_and_reports_what_it_did(seeded):
         "digests_compacted": 0,
         "digests_dropped": 0,
     }
+
+
+def test_a_digest_whose_papers_were_forgotten_says_so_in_the_browser(client, seeded):
+    face_readers(1)
+    stored_on(DAY)
+    run_in_process(day=DAY, frequency="daily")
+    [email] = mail.outbox
+    view = link_in(email, "/digest/view/")
+    assert "Faceptor" in client.get(view).content.decode()
+
+    apply_retention(today=DAY + timedelta(days=31))
+
+    page = client.get(view)
+    assert page.status_code == 410
+    assert "This digest is no longer kept" in page.content.decode()
+    assert "/digest/2025-11-06/" in page.content.decode()  # the day's papers, in the archive
