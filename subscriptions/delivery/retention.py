@@ -85,6 +85,7 @@ def retire_old_papers(*, today: date) -> int:
         .filter(Q(featured_on__lt=cutoff) | Q(featured_on=None))
         .filter(Q(published_on__lt=cutoff) | Q(published_on=None))
         .exclude(pk__in=RetiredPaper.objects.values("paper_id"))
+        .order_by()
         .values_list("pk", flat=True)
     )
     retired = 0
@@ -103,7 +104,8 @@ def delete_retired_items() -> int:
     deleted = 0
     waiting = RetiredPaper.objects.filter(items_deleted_at=None).order_by("paper_id")
     while papers := list(waiting.values_list("paper_id", flat=True)[:_PAPERS_PER_PASS]):
-        items = DigestItem.objects.filter(paper_id__in=papers)
+        # No ordering: the model's (by digest) would join and sort every item of the papers.
+        items = DigestItem.objects.filter(paper_id__in=papers).order_by()
         while ids := list(items.values_list("pk", flat=True)[:batch]):
             with transaction.atomic():
                 deleted += DigestItem.objects.filter(pk__in=ids).delete()[0]
