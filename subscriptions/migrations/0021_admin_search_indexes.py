@@ -43,7 +43,7 @@ def drop_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subscriptions', '0019_retention_schedule'),
+        ('subscriptions', '0020_retention_schedule'),
     ]
 
     operations = [

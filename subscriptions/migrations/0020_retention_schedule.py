@@ -25,7 +25,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("subscriptions", "0018_retired_papers"),
+        ("subscriptions", "0019_retired_papers"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -26,7 +26,7 @@ def untune(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("subscriptions", "0020_admin_search_indexes"),
+        ("subscriptions", "0021_admin_search_indexes"),
     ]
 
     operations = [migrations.RunPython(tune, untune)]
