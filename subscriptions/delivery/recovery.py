@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from subscriptions.delivery.sending import mark_stale_claims_unknown
+from subscriptions.delivery.sending import mark_stale_claims_unknown, pending_ranges
 from subscriptions.models import Digest, DigestBatch
 
 logger = logging.getLogger(__name__)
@@ -114,10 +114,4 @@ def put_back_what_the_esp_never_took(*, now: datetime) -> tuple[int, list[tuple[
         resent_at=now,
         error="no ESP event came for it: sent once more",
     )
-    ranges = (
-        Digest.objects.filter(pk__in=ids, status=Digest.Status.PENDING)
-        .values("period")
-        .annotate(first=Min("subscriber_id"), last=Max("subscriber_id"))
-        .values_list("period", "first", "last")
-    )
-    return put_back, list(ranges)
+    return put_back, pending_ranges(ids)

@@ -433,6 +433,12 @@ def retry_failed_digests(*, digest_ids: list[int]) -> list[tuple[str, int, int]]
     Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.FAILED).update(
         status=Digest.Status.PENDING, error=""
     )
+    return pending_ranges(digest_ids)
+
+
+def pending_ranges(digest_ids: list[int]) -> list[tuple[str, int, int]]:
+    """The (period, first subscriber id, last subscriber id) ranges that hold those of these
+    digests now pending: what ``send_pending_batch`` tasks send."""
     ranges = (
         Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.PENDING)
         .values("period")
