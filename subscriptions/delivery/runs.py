@@ -93,9 +93,7 @@ def process_batch(
     done at the end unless it must be retried later (then the caller says when).
     """
     period = period_of(day=day, frequency=frequency)
-    batch = DigestBatch.objects.filter(
-        run__period=period, run__frequency=frequency, first_id=first_id, last_id=last_id
-    )
+    batch = _batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
     heartbeat = Heartbeat(batch, progress)
     heartbeat.beat()
     with collecting_only_new_objects():
@@ -137,12 +135,18 @@ def retry_batch_later(
     *, day: date, frequency: str, first_id: int, last_id: int, seconds: float
 ) -> None:
     """The batch will be tried again in ``seconds``: not stalled until then."""
-    DigestBatch.objects.filter(
+    batch = _batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
+    batch.update(resume_at=timezone.now() + timedelta(seconds=seconds))
+
+
+def _batch(*, day: date, frequency: str, first_id: int, last_id: int) -> QuerySet[DigestBatch]:
+    """The record of the run's batch of subscribers ``first_id`` to ``last_id``."""
+    return DigestBatch.objects.filter(
         run__period=period_of(day=day, frequency=frequency),
         run__frequency=frequency,
         first_id=first_id,
         last_id=last_id,
-    ).update(resume_at=timezone.now() + timedelta(seconds=seconds))
+    )
 
 
 def run_in_process(*, day: date, frequency: str, progress: Progress | None = None) -> RunTotals:
