@@ -384,8 +384,10 @@ DIGESTS: dict[str, Any] = {
     "TRENDING_COUNT": env_int("DIGEST_TRENDING_COUNT", 3, minimum=0),
     # With no match for a subscriber: "skip" (no email) or "note" ("nothing new" + trending).
     "WHEN_EMPTY": env_choice("DIGEST_WHEN_EMPTY", "skip", ("skip", "note")),
-    # Papers featured (or published) this many days back are candidates.
-    "CANDIDATE_DAYS": {"daily": 3, "weekly": 7},
+    # Papers featured (or published) this many days back are candidates, if they arrived
+    # after the reader's last digest was built. A week is 8 days: what the listing of the
+    # last digest's day brought after it was built goes into the next one.
+    "CANDIDATE_DAYS": {"daily": 3, "weekly": 8},
     # Subscribers per batch (a worker task): built in one transaction, then sent.
     "BATCH_SIZE": env_int("DIGEST_BATCH_SIZE", 1000, minimum=1),
     # Emails in flight at once per worker process, each thread over its own ESP connection:

@@ -269,7 +269,7 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
             )
             continue
         if paper is None:
-            paper = Paper(**row.values, upvotes=row.upvotes or 0)
+            paper = Paper(**row.values, upvotes=row.upvotes or 0, arrived_at=now)
             paper.analyse()
             to_create.append((paper, row.upvotes))
             # A later row with the same title but no arXiv id is the same paper.
@@ -279,6 +279,10 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
         if changes & {"title", "abstract"}:
             paper.analyse()
             changes.add("terms")
+        if "featured_on" in changes:
+            # Featured on a later day: news again to readers whose digest was built before.
+            paper.arrived_at = now
+            changes.add("arrived_at")
         if row.upvotes is not None and row.upvotes != paper.upvotes:
             paper.upvotes = row.upvotes
             changes.add("upvotes")

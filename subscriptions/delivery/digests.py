@@ -302,10 +302,11 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
         "subscriber_id", "paper_id", "signal"
     ):
         (liked if signal > 0 else disliked).setdefault(subscriber_id, []).append(paper_id)
-    last_day = dict(
+    # When their last digest that went out was built: what arrived later is new to them.
+    last_built = dict(
         Digest.objects.filter(**ids, status__in=[Digest.Status.SENT, Digest.Status.UNKNOWN])
         .values("subscriber_id")
-        .annotate(last=Max("day"))
+        .annotate(last=Max("created_at"))
         .values_list("subscriber_id", "last")
     )
     return [
@@ -315,7 +316,7 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
             keywords=tuple(keywords),
             authors=tuple(authors),
             excluded=tuple(excluded),
-            since=last_day.get(pk),
+            since=last_built.get(pk),
             liked=tuple(liked.get(pk, ())),
             disliked=tuple(disliked.get(pk, ())),
         )

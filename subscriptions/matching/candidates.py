@@ -57,6 +57,8 @@ class CandidatePaper:
     upvotes: int = 0
     growth: int = 0
     day: date | None = None
+    # When a listing brought it (``Paper.arrived_at``): new to readers whose last digest is older.
+    arrived: datetime | None = None
     pinned: bool = False
     topic_scores: Mapping[int, float] = field(default_factory=dict)
     terms: str = ""  # Paper.terms: the title and abstract analysed, if stored
@@ -97,6 +99,7 @@ class CandidateSet:
     pinned: np.ndarray  # per paper, bool
     paper_ids: list[int]
     days: np.ndarray  # per paper, the date ordinal of its day (0 when unknown)
+    arrivals: np.ndarray  # per paper, when it arrived, in POSIX seconds (0 when unknown)
     paper_topics: list[tuple[int, ...]]  # per paper, tagged topic ids, strongest first
     paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
     paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
@@ -256,6 +259,9 @@ def vectorise_candidates(
         pinned=np.array([paper.pinned for paper in papers], dtype=bool),
         paper_ids=[paper.paper_id for paper in papers],
         days=np.array([p.day.toordinal() if p.day else 0 for p in papers], dtype=np.int64),
+        arrivals=np.array(
+            [p.arrived.timestamp() if p.arrived else 0.0 for p in papers], dtype=np.float64
+        ),
         paper_topics=[
             tuple(sorted(p.topic_scores, key=lambda t: -p.topic_scores[t])) for p in papers
         ],
@@ -323,6 +329,7 @@ def candidate_papers(
         "published_on",
         "pinned",
         "terms",
+        "arrived_at",
         named=True,
     )
     rows = list(values)
@@ -345,6 +352,7 @@ def candidate_papers(
             upvotes=row.upvotes,
             growth=row.growth,
             day=row.featured_on or row.published_on,
+            arrived=row.arrived_at,
             pinned=row.pinned,
             topic_scores=tags.get(row.pk, {}),
             terms=row.terms,
