@@ -281,6 +281,10 @@ FETCH_USER_AGENT = env_str(
     "FETCH_USER_AGENT", "PaperDigest/0.1 (+https://github.com/paper-digest; digest@localhost)"
 )
 HF_DAILY_PAPERS_URL = "https://huggingface.co/api/daily_papers?date={date}"
+# Each ingest of today's list of a one-list-a-day source (Hugging Face) also reads the lists
+# of this many days before it again: their upvotes are observed while they still move, which
+# is what "Trending" (growth over 24 h and 7 days) is measured from.
+TRENDING_DAYS = env_int("TRENDING_DAYS", 7, minimum=0)
 ARXIV_LISTING_URL = "https://arxiv.org/list/{category}/new"
 ARXIV_CATEGORIES = env_list("ARXIV_CATEGORIES", "cs.LG,cs.CV,cs.CL,cs.AI,cs.IR")
 

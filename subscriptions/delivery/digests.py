@@ -2,7 +2,7 @@
 
 A batch of subscribers (a contiguous id range) is built in one transaction: a ``Digest``
 per subscriber and period (the database refuses a second one) with its ``DigestItem`` rows
-in two sections, "For you" (the ranking's picks) and "Trending today" (the most upvoted
+in two sections, "For you" (the ranking's picks) and "Trending" (the fastest rising
 papers of the day not already picked). A paper already sent to a subscriber is never
 picked again (and the database refuses it too).
 """
@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
-from papers.selectors import visible_papers, with_shown_tags
+from papers.selectors import growth_until, visible_papers, with_shown_tags
 from subscriptions.delivery.selectors import in_id_range
 from subscriptions.matching.candidates import (
     CandidateSet,
@@ -83,8 +83,14 @@ def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
     cached = _candidate_cache.get((day, frequency))
     if cached and cached[0] == fingerprint:
         return cached[1]
+    weekly = frequency == Subscriber.Frequency.WEEKLY
     candidates = vectorise_candidates(
-        papers=candidate_papers(papers=papers), topics=topic_profiles(), today=day
+        papers=candidate_papers(
+            papers=papers, now=growth_until(day=day), hours=7 * 24 if weekly else None
+        ),
+        topics=topic_profiles(),
+        today=day,
+        growth_span="this week" if weekly else "in 24 h",
     )
     _candidate_cache.clear()
     _candidate_cache[(day, frequency)] = (fingerprint, candidates)
@@ -342,13 +348,17 @@ def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]
 
 
 def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:
-    """Candidate columns of the latest listed day (the whole window, weekly), most upvoted first."""
+    """Candidate columns of the latest listed day (the whole window, weekly), rising fastest
+    first (upvotes gained over 24 h, over the week for weekly), ties by total upvotes."""
     columns: Sequence[int] = range(candidates.size)
     if not weekly:
         listed = [d for d in candidates.days.tolist() if 0 < d <= day.toordinal()]
         latest = max(listed, default=0)
         columns = [c for c in columns if candidates.days[c] == latest]
-    order = sorted(columns, key=lambda c: (-candidates.papers[c].upvotes, candidates.paper_ids[c]))
+    papers = candidates.papers
+    order = sorted(
+        columns, key=lambda c: (-papers[c].growth, -papers[c].upvotes, candidates.paper_ids[c])
+    )
     return order[:_TRENDING_POOL]
 
 
@@ -359,7 +369,7 @@ def _trending_for(
     candidates: CandidateSet,
     trending: list[int],
 ) -> list[RankedPaper]:
-    """The day's most upvoted papers this subscriber has not had and did not exclude."""
+    """The day's fastest rising papers this subscriber has not had and did not exclude."""
     picked = {p.paper_id for p in for_you} | sent
     wanted = settings.DIGESTS["TRENDING_COUNT"]
     chosen: list[RankedPaper] = []
