@@ -22,6 +22,7 @@ from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
 from papers.selectors import growth_until, visible_papers, with_shown_tags
+from subscriptions.delivery.schedule import period_of, readers_in_slot
 from subscriptions.delivery.selectors import in_id_range
 from subscriptions.matching.candidates import (
     CandidateSet,
@@ -36,14 +37,6 @@ from subscriptions.models import Digest, DigestItem, Feedback, RetiredPaper, Sub
 logger = logging.getLogger(__name__)
 
 _TRENDING_POOL = 50
-
-
-def period_of(*, day: date, frequency: str) -> str:
-    """The period a digest of ``day`` belongs to: "2025-11-06", or "2025-W45" for weekly."""
-    if frequency == Subscriber.Frequency.WEEKLY:
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return day.isoformat()
 
 
 def candidate_window(*, day: date, frequency: str) -> tuple[date, date]:
@@ -100,15 +93,22 @@ def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
 _LAST_ID = 2**62
 
 
-def subscriber_id_ranges(*, frequency: str, size: int) -> Iterator[tuple[int, int]]:
-    """(first id, last id) ranges that tile all ids, each holding ``size`` active subscribers.
+def subscriber_id_ranges(
+    *, frequency: str, size: int, readers: QuerySet[Subscriber] | None = None
+) -> Iterator[tuple[int, int]]:
+    """(first id, last id) ranges that tile all ids, each holding ``size`` active subscribers
+    (of ``readers``, when given: those a run's slot names).
 
     Keyset paging: only ids are read, ``size`` at a time, so the subscribers are never all
     loaded at once. The ranges leave no gap, so a digest built earlier for someone who has
     since left still falls in a batch (and is marked skipped rather than left pending).
     """
     after = 0
-    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
+    active: QuerySet[Subscriber] = (
+        readers
+        if readers is not None
+        else Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
+    )
     while True:
         ids = list(active.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
         if len(ids) < size:
@@ -165,8 +165,11 @@ def _is_empty(for_you: list[RankedPaper], trending: list[RankedPaper]) -> bool:
     return not for_you and (settings.DIGESTS["WHEN_EMPTY"] == "skip" or not trending)
 
 
-def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
-    """Build the digests of the active subscribers with ids in [first_id, last_id].
+def build_digest_batch(
+    *, day: date, frequency: str, first_id: int, last_id: int, slot: str = ""
+) -> BuildResult:
+    """Build the digests of the active subscribers with ids in [first_id, last_id] that
+    ``slot`` names (``schedule.py``; all of them by default).
 
     Subscribers who already have this period's digest are left alone, so running a batch
     twice builds nothing the second time. A subscriber with nothing to read gets a
@@ -174,7 +177,7 @@ def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int
     """
     period = period_of(day=day, frequency=frequency)
     try:
-        return _build(day, frequency, period, first_id, last_id)
+        return _build(day, frequency, period, first_id, last_id, slot)
     except IntegrityError:
         # Another copy of this batch built the same digests a moment earlier (its commit fell
         # between our look and our write). Nothing of ours was kept; theirs stand.
@@ -182,10 +185,12 @@ def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int
         return BuildResult()
 
 
-def _build(day: date, frequency: str, period: str, first_id: int, last_id: int) -> BuildResult:
+def _build(
+    day: date, frequency: str, period: str, first_id: int, last_id: int, slot: str
+) -> BuildResult:
     result = BuildResult()
     with transaction.atomic():
-        rows = _unbuilt(period, frequency, first_id, last_id, lock=True)
+        rows = _unbuilt(day, frequency, first_id, last_id, slot, lock=True)
         if not rows:
             return result
         plan = _plan(day=day, frequency=frequency, rows=rows)
@@ -266,19 +271,23 @@ def _insert_items(rows: Iterable[tuple]) -> None:
             )
 
 
-def preview_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
+def preview_digest_batch(
+    *, day: date, frequency: str, first_id: int, last_id: int, slot: str = ""
+) -> BuildResult:
     """What ``build_digest_batch`` would build, without writing anything."""
-    rows = _unbuilt(period_of(day=day, frequency=frequency), frequency, first_id, last_id)
+    rows = _unbuilt(day, frequency, first_id, last_id, slot)
     plan = _plan(day=day, frequency=frequency, rows=rows)
     empty = sum(_is_empty(f, t) for f, t in zip(plan.for_you, plan.trending, strict=True))
     return BuildResult(built=len(rows) - empty, empty=empty)
 
 
 def _unbuilt(
-    period: str, frequency: str, first_id: int, last_id: int, *, lock: bool = False
+    day: date, frequency: str, first_id: int, last_id: int, slot: str, *, lock: bool = False
 ) -> list[tuple]:
-    """(id, keywords, authors, excluded) of active subscribers in the range without a digest."""
-    subscribers = Subscriber.objects.all()
+    """(id, keywords, authors, excluded) of active subscribers in the range and the slot
+    without a digest for the period."""
+    period = period_of(day=day, frequency=frequency)
+    subscribers = readers_in_slot(Subscriber.objects.all(), day=day, frequency=frequency, slot=slot)
     if lock:
         # Row locks (skipped when taken) keep two workers from building the same subscriber;
         # whatever slips through is stopped by the unique (subscriber, period) constraint.

@@ -24,8 +24,7 @@ from tests.factories import make_subscriber
 pytestmark = pytest.mark.django_db
 
 HF_INGEST = "Ingest Hugging Face Daily Papers"
-DAILY = "Send daily digests"
-WEEKLY = "Send weekly digests"
+DIGESTS = "Send the digests due this hour"
 LATE = "DreamO: A Unified Framework for Image Customization"  # listed 08:55 UTC
 FIXTURE_DAY = date(2025, 11, 6)
 
@@ -75,16 +74,14 @@ def reader_of(monkeypatch):
 def test_a_paper_listed_after_the_digest_hour_goes_into_the_next_digest_once(reader_of):
     reader = reader_of("daily", FIXTURE_DAY)
     fired = run_schedule(
-        names=[HF_INGEST, DAILY], start=utc(2025, 11, 6, 0, 0), end=utc(2025, 11, 8, 23, 0)
+        names=[HF_INGEST, DIGESTS], start=utc(2025, 11, 6, 0, 0), end=utc(2025, 11, 8, 23, 0)
     )
-    # The real schedule: ingests before and after the digest hour on the same day.
-    first_day = [(f.at.hour, f.at.minute, f.entry) for f in fired if f.at.day == 6]
-    assert first_day == [
-        (6, 15, HF_INGEST),
-        (7, 0, DAILY),
-        (12, 15, HF_INGEST),
-        (18, 15, HF_INGEST),
-    ]
+    # The real schedule: ingests before and after the reader's hour (07:00, UTC) on one day.
+    ingests = [(f.at.hour, f.at.minute) for f in fired if f.at.day == 6 and f.entry == HF_INGEST]
+    assert ingests == [(6, 15), (12, 15), (18, 15)]
+    assert {f.at.hour for f in fired if f.entry == DIGESTS} == set(range(24))
+    built = Digest.objects.filter(subscriber=reader).values_list("created_at", flat=True)
+    assert {moment.hour for moment in built} == {7}
 
     assert digests_with(LATE) == [("2025-11-07", Digest.Status.SENT)]
     digests = dict(Digest.objects.filter(subscriber=reader).values_list("period", "status"))
@@ -103,7 +100,7 @@ def test_a_weekly_reader_gets_what_was_listed_after_their_digest_in_the_next_wee
     monday = date(2025, 11, 10)
     reader = reader_of("weekly", monday)
     run_schedule(
-        names=[HF_INGEST, WEEKLY], start=utc(2025, 11, 10, 0, 0), end=utc(2025, 11, 24, 23, 0)
+        names=[HF_INGEST, DIGESTS], start=utc(2025, 11, 10, 0, 0), end=utc(2025, 11, 24, 23, 0)
     )
     assert digests_with(LATE) == [("2025-W47", Digest.Status.SENT)]
     digests = dict(Digest.objects.filter(subscriber=reader).values_list("period", "status"))
