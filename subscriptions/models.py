@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from papers.models import Topic
 from subscriptions.addresses import validate_address
-from subscriptions.timezones import DEFAULT_TIME_ZONE, validate_time_zone
+from subscriptions.timezones import (
+    DEFAULT_SEND_HOUR,
+    DEFAULT_SEND_WEEKDAY,
+    DEFAULT_TIME_ZONE,
+    validate_time_zone,
+)
 
 
 def _new_key() -> str:
@@ -101,7 +106,7 @@ class Subscriber(models.Model):
     last_soft_bounce_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When the digest goes out, in the reader's own time (subscriptions/delivery/schedule.py).
     send_hour = models.PositiveSmallIntegerField(
-        default=7,
+        default=DEFAULT_SEND_HOUR,
         validators=[MaxValueValidator(23)],
         help_text="Local hour (0-23) the digest is sent at.",
     )
@@ -113,7 +118,7 @@ class Subscriber(models.Model):
     )
     send_weekday = models.PositiveSmallIntegerField(
         choices=Weekday.choices,
-        default=Weekday.MONDAY,
+        default=DEFAULT_SEND_WEEKDAY,
         help_text="Weekly readers: the day of the week the digest is sent on.",
     )
 
