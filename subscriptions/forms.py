@@ -95,7 +95,7 @@ class InterestsForm(forms.Form):
         initial=DEFAULT_TIME_ZONE,
     )
     send_weekday = forms.TypedChoiceField(
-        label="On (weekly)",
+        label="Day of the week",
         choices=Weekday.choices,
         coerce=int,
         empty_value=None,
