@@ -196,13 +196,17 @@ def _short_day(day: date) -> str:
     return date_format(day, "M j")
 
 
+_EN_DASH = "\u2013"  # between the dates of a range, as typesetting has it
+
+
 @lru_cache(maxsize=64)
 def _short_week(day: date) -> str:
-    """ "Nov 4–10", or "Oct 29 – Nov 4" across months: the seven days up to ``day``."""
+    """ "Nov 4-10", or "Oct 29 - Nov 4" across months (with en dashes): the seven days up
+    to ``day``."""
     start = day - timedelta(days=6)
     if start.month == day.month:
-        return f"{_short_day(start)}–{day.day}"
-    return f"{_short_day(start)} – {_short_day(day)}"
+        return f"{_short_day(start)}{_EN_DASH}{day.day}"
+    return f"{_short_day(start)} {_EN_DASH} {_short_day(day)}"
 
 
 # Links are reversed once per site and name, with stand-ins for their arguments, then joined

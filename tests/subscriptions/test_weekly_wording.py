@@ -19,7 +19,7 @@ def test_a_weekly_digest_says_this_week_and_gives_the_weeks_dates(seeded):
     make_subscriber(frequency="weekly", topics=[Topic.objects.get(slug="face-analysis")])
     run_in_process(day=date(2025, 11, 10), frequency="weekly")
     [email] = mail.outbox
-    assert email.subject.endswith("· Paper Digest Nov 4–10")
+    assert email.subject.endswith("· Paper Digest Nov 4\u201310")
     html = email.alternatives[0][0]
     for part in (email.body, html):
         assert "This week: November 4 to November 10, 2025" in part
@@ -38,5 +38,5 @@ def test_a_daily_digest_still_speaks_of_its_day(seeded):
 
 def test_a_week_across_two_months_names_both():
     assert digest_subject(date(2025, 11, 3), [], weekly=True) == (
-        "Nothing new in your topics this week · Paper Digest Oct 28 – Nov 3"
+        "Nothing new in your topics this week · Paper Digest Oct 28 \u2013 Nov 3"
     )
