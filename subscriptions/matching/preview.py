@@ -12,7 +12,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from papers.models import Paper
-from subscriptions.matching.candidates import candidate_papers, topic_profiles, vectorise_candidates
+from subscriptions.matching.candidates import (
+    CandidateSet,
+    candidate_papers,
+    topic_profiles,
+    vectorise_candidates,
+)
 from subscriptions.matching.interests import Interests
 from subscriptions.matching.ranking import rank_papers_for
 
@@ -29,19 +34,26 @@ class PreviewPick:
 
 
 def preview_picks(
-    *, interests: Interests, since: date | None = None, today: date | None = None, limit: int = 10
+    *,
+    interests: Interests,
+    since: date | None = None,
+    today: date | None = None,
+    limit: int = 10,
+    candidates: CandidateSet | None = None,
 ) -> list[PreviewPick]:
     """The best ``limit`` papers for ``interests``, best first, as a digest's ranking would
     score them on ``today`` (default: today), from every visible paper or those featured or
-    published on or after ``since``."""
-    papers = Paper.objects.all()
-    if since is not None:
-        papers = papers.filter(Q(featured_on__gte=since) | Q(published_on__gte=since))
-    candidates = vectorise_candidates(
-        papers=candidate_papers(papers=papers),
-        topics=topic_profiles(),
-        today=today or timezone.localdate(),
-    )
+    published on or after ``since``; or from ``candidates`` (a digest's own, for the caller
+    that has them)."""
+    if candidates is None:
+        papers = Paper.objects.all()
+        if since is not None:
+            papers = papers.filter(Q(featured_on__gte=since) | Q(published_on__gte=since))
+        candidates = vectorise_candidates(
+            papers=candidate_papers(papers=papers),
+            topics=topic_profiles(),
+            today=today or timezone.localdate(),
+        )
     [picks] = rank_papers_for(subscribers=[interests], candidates=candidates, limit=limit)
     shown = Paper.objects.filter(pk__in=[pick.paper_id for pick in picks])
     facts = {
