@@ -8,9 +8,10 @@ recovery sweep builds for the same readers:
 
 - ``""``: every reader of the frequency (``send_digests --date D``, an operator's catch-up);
 - ``"hour:7"``: the readers whose local hour is 7 (``send_digests --date D --hour 7``);
-- ``"at:2025-11-06T07"``: the readers due at that UTC hour whose local date is the run's day
-  (and, weekly, whose weekday it is): their local hour has come, within ``CATCH_UP_HOURS``.
-  A reader whose hour passed while the beat was down is picked up by a later hour's run.
+- ``"at:2025-11-06T07"``: the readers whose local hour it is at that UTC hour, on the run's
+  day (and, weekly, on their weekday). Each reader is due in one hourly run a day (or week):
+  runs an hour apart never overlap, however long one takes. An hour the beat missed is
+  caught up by an operator with ``send_digests --date D --hour H``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from subscriptions.models import Digest, Subscriber
@@ -73,8 +73,8 @@ class DueRun:
 
 
 def due_runs(*, at: datetime, frequency: str) -> list[DueRun]:
-    """The local days with active readers of ``frequency`` whose time has come at ``at``
-    and who have no digest for that day's period yet (a day appears once, in date order)."""
+    """The local days with active readers of ``frequency`` whose hour it is at ``at`` and
+    who have no digest for that day's period yet (a day appears once, in date order)."""
     days = sorted({_local(at, zone).date() for zone in _zones_in_use(frequency)})
     slot = at_slot(at)
     return [
@@ -96,16 +96,18 @@ def readers_in_slot(
     if kind != "at":
         raise ValueError(f"unknown slot {slot!r}")
     at = datetime.strptime(value, _AT_FORMAT).replace(tzinfo=UTC)
-    late = settings.DIGESTS["CATCH_UP_HOURS"]
-    due = Q(pk__in=[])
+    # Zones at the same local hour (and weekday) are asked for together.
+    zones_at: dict[tuple[int, int], list[str]] = {}
     for zone in _zones_in_use(frequency):
         local = _local(at, zone)
-        if local.date() != day:
-            continue
-        come = Q(time_zone=zone, send_hour__lte=local.hour, send_hour__gt=local.hour - late)
+        if local.date() == day:
+            zones_at.setdefault((local.hour, local.isoweekday()), []).append(zone)
+    due = Q(pk__in=[])
+    for (hour, weekday), zones in zones_at.items():
+        now_due = Q(time_zone__in=zones, send_hour=hour)
         if frequency == Subscriber.Frequency.WEEKLY:
-            come &= Q(send_weekday=local.isoweekday())
-        due |= come
+            now_due &= Q(send_weekday=weekday)
+        due |= now_due
     return subscribers.filter(due)
 
 
