@@ -48,7 +48,10 @@ def zone_named(name: str) -> ZoneInfo:
 
 
 def hour_of(moment: datetime) -> datetime:
-    """``moment`` in UTC, down to the hour: the hourly run it belongs to."""
+    """``moment`` (UTC if it says no zone) in UTC, down to the hour: the hourly run it
+    belongs to."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 

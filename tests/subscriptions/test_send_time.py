@@ -95,3 +95,11 @@ def test_send_digests_with_an_hour_sends_only_the_readers_of_that_local_hour(rea
         call_command("send_digests", "--date", "2025-11-06", stdout=out)  # the rest, once
     assert "built 1, sent 1" in out.getvalue()
     assert len(mail.outbox) == 3
+
+
+def test_the_hourly_task_takes_the_hour_it_is_given_without_a_zone_as_utc(readers):
+    from subscriptions.tasks import send_due_digests
+
+    with time_machine.travel(utc(2025, 11, 6, 12, 0), tick=False):
+        assert send_due_digests.apply(kwargs={"at": "2025-11-06T12:20:00"}).get() == 1
+    assert Digest.objects.get().subscriber == readers["new_york"]
