@@ -103,3 +103,10 @@ def test_the_hourly_task_takes_the_hour_it_is_given_without_a_zone_as_utc(reader
     with time_machine.travel(utc(2025, 11, 6, 12, 0), tick=False):
         assert send_due_digests.apply(kwargs={"at": "2025-11-06T12:20:00"}).get() == 1
     assert Digest.objects.get().subscriber == readers["new_york"]
+
+
+def test_a_reader_with_a_zone_the_machine_does_not_know_is_served_as_utc(seeded):
+    # The forms refuse such a name; one written some other way still gets the digest.
+    reader = make_subscriber(time_zone="Mars/Olympus_Mons", send_hour=9, keywords=["faces"])
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 0, 0), end=utc(2025, 11, 7, 0, 0))
+    assert Digest.objects.get(subscriber=reader).created_at == utc(2025, 11, 6, 9, 0)
