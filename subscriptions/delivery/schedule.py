@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Q, QuerySet
 
-from subscriptions.models import Digest, Subscriber
+from subscriptions.models import Subscriber
 from subscriptions.timezones import time_zone_names
 
 logger = logging.getLogger(__name__)
@@ -78,14 +78,15 @@ class DueRun:
 
 
 def due_runs(*, at: datetime, frequency: str) -> list[DueRun]:
-    """The local days with active readers of ``frequency`` whose hour it is at ``at`` and
-    who have no digest for that day's period yet (a day appears once, in date order)."""
+    """The local days with active readers of ``frequency`` whose hour it is at ``at`` (a
+    day appears once, in date order). Running an hour twice is harmless: a batch builds
+    nothing for a reader who has the period's digest."""
     slot = at_slot(at)
     days = sorted({day for day, _, _ in _local_hours(hour_of(at))})
     return [
         DueRun(day, slot)
         for day in days
-        if unbuilt_readers(day=day, frequency=frequency, slot=slot).exists()
+        if slot_readers(day=day, frequency=frequency, slot=slot).exists()
     ]
 
 
@@ -130,10 +131,7 @@ def _local_hours(at: datetime) -> tuple[tuple[date, tuple[int, int], tuple[str, 
     return tuple((day, when, tuple(zones)) for (day, when), zones in sorted(groups.items()))
 
 
-def unbuilt_readers(*, day: date, frequency: str, slot: str) -> QuerySet[Subscriber]:
-    """Active readers of ``frequency`` in ``slot`` for ``day`` without that period's digest."""
-    period = period_of(day=day, frequency=frequency)
+def slot_readers(*, day: date, frequency: str, slot: str) -> QuerySet[Subscriber]:
+    """Active readers of ``frequency`` that ``slot`` names for the run of ``day``."""
     active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
-    return readers_in_slot(active, day=day, frequency=frequency, slot=slot).exclude(
-        pk__in=Digest.objects.filter(period=period).values("subscriber_id")
-    )
+    return readers_in_slot(active, day=day, frequency=frequency, slot=slot)
