@@ -79,7 +79,10 @@ from sklearn.feature_extraction.text import (  # noqa: E402
 
 from papers.ingest import ingest_document  # noqa: E402
 from papers.models import Paper  # noqa: E402
-from subscriptions.matching.interests import InterestsError, clean_interests  # noqa: E402
+from subscriptions.matching.interests import (  # noqa: E402
+    InterestsError,
+    clean_interests,
+)
 from subscriptions.matching.preview import preview_picks  # noqa: E402
 
 K = 10

@@ -338,8 +338,14 @@ RANKING: dict[str, float] = {
     "RECENCY_HALF_LIFE_DAYS": 3.0,
     # "42 upvotes, trending" is said of papers with at least this many upvotes.
     "TRENDING_MIN_UPVOTES": 20,
-    # A keyword is named as a reason when its own match reaches this.
+    # A keyword is named as a reason when its own BM25 match (1.0: all of its words and phrases)
+    # reaches this, or its topics' share does.
     "KEYWORD_REASON_MIN": 0.1,
+    "TOPIC_REASON_MIN": 0.1,
+    # BM25 of an interest: a phrase of its words standing together in a paper counts this much
+    # beside each word; the whole BM25 relevance (0-1 for all of it once) is scaled by this.
+    "PHRASE_BONUS": 0.5,
+    "LEXICAL_SCALE": 0.5,
     "SUBSCRIBER_BATCH_SIZE": 1000,
 }
 
@@ -347,7 +353,8 @@ INTEREST_LIMITS = {
     "MAX_KEYWORDS": 20,
     "MAX_AUTHORS": 20,
     "MAX_EXCLUDED": 20,
-    "MAX_PHRASE_LENGTH": 100,
+    # An interest may be a sentence ("prompt injection attacks on LLM agents and defences").
+    "MAX_PHRASE_LENGTH": 300,
 }
 
 # --- Sign-up.

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 
 from papers.models import Topic
 from subscriptions.addresses import clean_address
-from subscriptions.matching.interests import Interests, InterestsError, clean_interests
+from subscriptions.matching.interests import (
+    Interests,
+    InterestsError,
+    clean_interests,
+    split_phrases,
+)
 from subscriptions.models import Subscriber
 
-_SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.
 _ERROR_FIELDS = {
     "keywords": "keywords",
@@ -21,10 +24,6 @@ _ERROR_FIELDS = {
     "topics": "topics",
     "__all__": None,
 }
-
-
-def _phrases(value: str) -> list[str]:
-    return [part.strip() for part in _SPLIT.split(value or "") if part.strip()]
 
 
 class AddressField(forms.CharField):
@@ -81,9 +80,9 @@ class InterestsForm(forms.Form):
         try:
             self.interests = clean_interests(
                 topic_slugs=[topic.slug for topic in data.get("topics", [])],
-                keywords=_phrases(data.get("keywords", "")),
-                authors=_phrases(data.get("authors", "")),
-                excluded=_phrases(data.get("excluded_keywords", "")),
+                keywords=split_phrases(data.get("keywords", "")),
+                authors=split_phrases(data.get("authors", "")),
+                excluded=split_phrases(data.get("excluded_keywords", "")),
             )
         except InterestsError as error:
             for kind, messages in error.errors.items():

@@ -22,6 +22,7 @@ from scipy import sparse
 from papers.models import Paper, PaperTopic, Topic
 from papers.selectors import with_growth
 from papers.text import content_tokens, paper_tokens
+from subscriptions.matching.lexical import BM25Index, LexicalQuery
 from subscriptions.matching.vectorizer import MAX_NGRAM, PhraseVectorizer
 
 _TITLE_REPEAT = 2
@@ -35,12 +36,18 @@ _KEYWORD_CACHE_SIZE = 4096
 class Reason:
     """Why a paper was picked, in words a subscriber reads ("topic: Model merging")."""
 
-    kind: str  # "topic", "keyword", "author", "trending" or "pinned"
+    kind: str  # "topic", "keyword", "related", "author", "liked", "trending" or "pinned"
     label: str
 
     def __str__(self) -> str:
-        if self.kind in ("topic", "keyword"):
-            return f"{self.kind}: {self.label}"
+        if self.kind == "topic":
+            return f"topic: {self.label}"
+        if self.kind == "keyword":  # the words and phrases of an interest the paper holds
+            return f"matches: {self.label}"
+        if self.kind == "related":  # an interest that names a topic the paper is about
+            return f"related to: {self.label}"
+        if self.kind == "liked":
+            return f"like “{self.label}” you liked"
         if self.kind == "author":
             return f"author you follow: {self.label}"
         return self.label
@@ -87,6 +94,7 @@ class CandidateSet:
     weights: dict[str, Any]
     vectorizer: PhraseVectorizer
     paper_vectors: sparse.csr_matrix  # papers x features, rows L2-normalised
+    lexical: BM25Index  # BM25 weights of the papers' words and phrases
     topic_vectors: sparse.csr_matrix  # topics x features
     topic_paper: np.ndarray  # topics x papers: how much each paper is about each topic
     topic_row: dict[int, int]
@@ -101,6 +109,7 @@ class CandidateSet:
     paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
     paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
     keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    query_cache: dict[str, LexicalQuery] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
     likeness_cache: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -117,24 +126,28 @@ class CandidateSet:
     def keyword_rows(self, keywords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """For lower-cased keywords: (relevance, named-as-reason) rows over the papers.
 
-        Relevance is the keyword's text similarity to each paper plus, at the expansion weight,
-        how much the paper is about topics the keyword names ("face recognition" -> Face
-        analysis). A keyword is a reason for a paper when either part alone is strong enough.
+        Relevance is the keyword's BM25 relevance to each paper (``lexical``: its words and
+        phrases, 1.0 for all of it) plus, at the expansion weight, how much the paper is about
+        topics the keyword names ("face recognition" -> Face analysis). A keyword is a reason
+        for a paper when either part alone is strong enough.
         """
         missing = [k for k in dict.fromkeys(keywords) if k not in self.keyword_cache]
         fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if missing:
             query = self.vectorizer.transform(missing)
-            direct = (query @ self.paper_vectors.T).toarray()
+            direct = self.lexical.relevance([self.lexical_query(k) for k in missing])
             similarity = (query @ self.topic_vectors.T).toarray()
             names_topic = np.where(
                 similarity >= self.weights["EXPANSION_MIN_SIMILARITY"], similarity, 0.0
             )
             expanded = names_topic @ self.topic_paper
-            relevance = (direct + self.weights["KEYWORD_TOPIC_EXPANSION"] * expanded).astype(
-                np.float32
+            relevance = (
+                self.weights["LEXICAL_SCALE"] * direct
+                + self.weights["KEYWORD_TOPIC_EXPANSION"] * expanded
+            ).astype(np.float32)
+            is_reason = (direct >= self.weights["KEYWORD_REASON_MIN"]) | (
+                expanded >= self.weights["TOPIC_REASON_MIN"]
             )
-            is_reason = np.maximum(direct, expanded) >= self.weights["KEYWORD_REASON_MIN"]
             for index, keyword in enumerate(missing):
                 fresh[keyword] = (relevance[index], is_reason[index])
                 if len(self.keyword_cache) < _KEYWORD_CACHE_SIZE:
@@ -144,6 +157,17 @@ class CandidateSet:
             empty = np.zeros((0, self.size), dtype=np.float32)
             return empty, empty.astype(bool)
         return np.vstack([r for r, _ in rows]), np.vstack([b for _, b in rows])
+
+    def lexical_query(self, keyword: str) -> LexicalQuery:
+        """The keyword taken apart into words and phrases (kept for the run)."""
+        query = self.query_cache.get(keyword)
+        if query is None:
+            query = self.query_cache[keyword] = self.lexical.query(keyword)
+        return query
+
+    def matched_words(self, keyword: str, column: int) -> list[str]:
+        """The words and phrases of ``keyword`` that the paper in ``column`` holds, as typed."""
+        return self.lexical.matched_words(self.lexical_query(keyword), column)
 
     def likeness(
         self, texts: Mapping[int, tuple[str, str]], paper_ids: Sequence[int]
@@ -210,9 +234,16 @@ def vectorise_candidates(
             ((title, _TITLE_REPEAT), (abstract, 1))
             for title, abstract in (paper.tokens() for paper in papers)
         ]
-        paper_vectors = vectorizer.fit_transform(documents).tocsr()
+        paper_vectors, counts = vectorizer.fit_counts(documents)
+        paper_vectors = paper_vectors.tocsr()
     else:
-        paper_vectors = sparse.csr_matrix((0, 0), dtype=np.float32)
+        paper_vectors = counts = sparse.csr_matrix((0, 0), dtype=np.float32)
+    lexical = BM25Index.build(
+        vectorizer=vectorizer,
+        counts=counts,
+        lengths=vectorizer.word_counts(counts) if papers else np.zeros(0, dtype=np.float32),
+        phrase_bonus=weights["PHRASE_BONUS"],
+    )
     if papers and topics:
         topic_vectors = vectorizer.transform(
             [tuple((phrase, 1) for phrase in topic.phrases) for topic in topics]
@@ -246,6 +277,7 @@ def vectorise_candidates(
         weights=weights,
         vectorizer=vectorizer,
         paper_vectors=paper_vectors,
+        lexical=lexical,
         topic_vectors=topic_vectors,
         topic_paper=topic_paper,
         topic_row=topic_row,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +32,17 @@ class Interests:
     def is_empty(self) -> bool:
         """No topic, keyword or author: nothing to match papers against."""
         return not (self.topic_ids or self.keywords or self.authors)
+
+
+_SEPARATORS = re.compile(r"[,\n;]")
+
+
+def split_phrases(*texts: str) -> list[str]:
+    """The phrases typed in one or more boxes, separated by commas, semicolons or lines:
+    how the form and ``manage.py rank`` read what a reader typed."""
+    return [
+        part.strip() for text in texts for part in _SEPARATORS.split(text or "") if part.strip()
+    ]
 
 
 class InterestsError(ValueError):

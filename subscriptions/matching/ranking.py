@@ -292,9 +292,19 @@ class _Batch:
             for topic in candidates.paper_topics[column]
             if topic in wanted and topic in candidates.topic_reason
         ]
+        matched: list[str] = []
         for keyword, index in zip(interests.keywords, self.keyword_rows[row], strict=True):
             if self.keyword_is_reason[index, column]:
-                found.append(Reason("keyword", keyword))
+                words = candidates.matched_words(keyword, column)
+                if words:
+                    matched.extend(w for w in words if w not in matched)
+                else:
+                    found.append(Reason("related", keyword))
+        if matched:
+            found.insert(
+                len(found) - sum(r.kind == "related" for r in found),
+                Reason("keyword", ", ".join(matched)),
+            )
         if self.followed[row]:
             written_by = candidates.paper_authors[column]
             found.extend(

@@ -71,7 +71,31 @@ def test_a_topic_brings_its_papers_with_the_topic_as_reason(seeded):
 def test_a_keyword_is_named_as_the_reason(seeded):
     [(title, reasons), *_] = rank(keywords=("click-through rate",))
     assert title == "Optimizing Feature Set for Click-Through Rate Prediction"
-    assert reasons == ["keyword: click-through rate"]
+    assert reasons == ["matches: click-through rate"]
+
+
+def test_a_paper_matching_part_of_an_interest_ranks_and_says_what_matched():
+    interest = "prompt injection attacks on LLM agents and how to defend against them"
+    make_paper(title="Indirect prompt injection in retrieval pipelines", abstract="We study it.")
+    make_paper(title="Agents that browse the web", abstract="LLM agents that book flights.")
+    make_paper(title="Protein folding with diffusion", abstract="Structures of proteins.")
+    picks = rank(keywords=(interest,))
+    assert titles(picks) == [
+        "Indirect prompt injection in retrieval pipelines",
+        "Agents that browse the web",
+    ]
+    assert picks[0][1] == ["matches: prompt injection"]
+    assert picks[1][1] == ["matches: LLM agents"]
+
+
+def test_an_interest_typed_as_one_exact_phrase_no_longer_needs_every_word():
+    # "keyword: <the whole sentence>" used to need the sentence in the paper, in order.
+    make_paper(title="Conformal prediction for graph neural networks", abstract="Coverage.")
+    [(title, reasons)] = rank(
+        keywords=("conformal prediction and distribution-free uncertainty quantification",)
+    )
+    assert title == "Conformal prediction for graph neural networks"
+    assert reasons == ["matches: conformal prediction"]
 
 
 def test_papers_mentioning_an_excluded_keyword_never_appear(seeded):
@@ -103,7 +127,10 @@ def test_papers_already_sent_are_left_out(seeded):
 
 def test_pinned_papers_are_boosted_and_said_to_be_picked_by_editors(seeded):
     faces = rank(keywords=("face recognition",))
-    last = faces[-1][0]
+    # The least relevant of the face papers (papers matching only "face" or "recognition"
+    # come after them).
+    last = [title for title, _ in faces if "face" in title.lower()][-1]
+    assert faces[0][0] != last
     Paper.objects.filter(title=last).update(pinned=True)
     reranked = rank(keywords=("face recognition",))
     assert reranked[0][0] == last
@@ -193,7 +220,7 @@ def test_no_candidates_means_no_picks():
     ("kwargs", "field", "message"),
     [
         ({}, "__all__", "at least one topic, keyword or author"),
-        ({"keywords": ["x" * 101]}, "keywords", "too long"),
+        ({"keywords": ["x" * 301]}, "keywords", "too long"),
         ({"keywords": [f"word{i}" for i in range(21)]}, "keywords", "At most 20"),
         ({"keywords": ["the of and"]}, "keywords", "no word to match"),
         ({"topic_slugs": ["no-such-topic"]}, "topics", "Unknown topic: no-such-topic"),
