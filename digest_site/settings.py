@@ -340,14 +340,40 @@ RANKING: dict[str, float] = {
     "TRENDING_MIN_UPVOTES": 20,
     # A keyword is named as a reason when its own BM25 match (1.0: all of its words and phrases)
     # reaches this, or its topics' share does.
-    "KEYWORD_REASON_MIN": 0.1,
+    "KEYWORD_REASON_MIN": 0.2,
     "TOPIC_REASON_MIN": 0.1,
     # BM25 of an interest: a phrase of its words standing together in a paper counts this much
     # beside each word; the whole BM25 relevance (0-1 for all of it once) is scaled by this.
     "PHRASE_BONUS": 0.5,
     "LEXICAL_SCALE": 0.5,
+    # Semantic relevance: the cosine of interest and paper embeddings, from FLOOR (unrelated)
+    # to CEILING (as close as it gets) mapped to 0-1, mixed with the lexical relevance at
+    # this share where the paper has an embedding (chosen on the relevance dev set).
+    "SEMANTIC_SHARE": env_float("RANKING_SEMANTIC_SHARE", 0.6, minimum=0, maximum=1),
+    "SEMANTIC_FLOOR": 0.2,
+    "SEMANTIC_CEILING": 0.7,
+    # An interest whose semantic relevance alone reaches this is named ("related to: ...").
+    "SEMANTIC_REASON_MIN": 0.5,
     "SUBSCRIBER_BATCH_SIZE": 1000,
 }
+
+# Sentence embeddings (papers/embeddings.py): the semantic half of relevance. Off, or without
+# the semantic extra installed, ranking is lexical only.
+EMBEDDINGS: dict[str, Any] = {
+    "ENABLED": env_bool("SEMANTIC_RANKING", True),
+    # Another ONNX model of all-MiniLM-L6-v2's shape, and its file's sha256 (checked on load).
+    "MODEL_PATH": env_str("EMBEDDING_MODEL_PATH", ""),
+    "MODEL_SHA256": env_str("EMBEDDING_MODEL_SHA256", ""),
+    # Word pieces of a text embedded (128: about the title and the abstract's first half).
+    "MAX_TOKENS": env_int("EMBEDDING_MAX_TOKENS", 128, minimum=16),
+    # Texts per model run: a larger batch is hardly faster and holds much more memory.
+    "BATCH_SIZE": env_int("EMBEDDING_BATCH_SIZE", 8, minimum=1),
+    "THREADS": env_int("EMBEDDING_THREADS", 2, minimum=1),
+}
+if EMBEDDINGS["MODEL_PATH"] and not re.fullmatch(r"[0-9a-f]{64}", EMBEDDINGS["MODEL_SHA256"]):
+    raise ImproperlyConfigured(
+        "EMBEDDING_MODEL_PATH needs EMBEDDING_MODEL_SHA256: the model file's sha256 (64 hex digits)"
+    )
 
 INTEREST_LIMITS = {
     "MAX_KEYWORDS": 20,

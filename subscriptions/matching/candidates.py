@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from scipy import sparse
 
+from papers.embeddings import DIMENSIONS, model_id, paper_vector, phrase_vectors
 from papers.models import Paper, PaperTopic, Topic
 from papers.selectors import with_growth
 from papers.text import content_tokens, paper_tokens
@@ -28,6 +29,8 @@ from subscriptions.matching.vectorizer import MAX_NGRAM, PhraseVectorizer
 _TITLE_REPEAT = 2
 # How much a topic's textual similarity adds to its phrase tags, for papers tagging missed.
 _TOPIC_SIMILARITY_SHARE = 0.5
+# Why a keyword is a reason for a paper: its words are in it, or it is about the same.
+REASON_WORDS, REASON_RELATED = 1, 2
 # Keyword rows kept between batches; popular keywords repeat, rare ones are not worth memory.
 _KEYWORD_CACHE_SIZE = 4096
 
@@ -67,6 +70,7 @@ class CandidatePaper:
     pinned: bool = False
     topic_scores: Mapping[int, float] = field(default_factory=dict)
     terms: str = ""  # Paper.terms: the title and abstract analysed, if stored
+    embedding: np.ndarray | None = None  # the title and abstract's sentence embedding
 
     def tokens(self) -> tuple[list[str], list[str]]:
         """The content tokens of the title and of the abstract."""
@@ -95,6 +99,8 @@ class CandidateSet:
     vectorizer: PhraseVectorizer
     paper_vectors: sparse.csr_matrix  # papers x features, rows L2-normalised
     lexical: BM25Index  # BM25 weights of the papers' words and phrases
+    embeddings: np.ndarray  # papers x dimensions, unit rows (zero rows: none stored)
+    has_embedding: np.ndarray  # per paper, bool
     topic_vectors: sparse.csr_matrix  # topics x features
     topic_paper: np.ndarray  # topics x papers: how much each paper is about each topic
     topic_row: dict[int, int]
@@ -124,18 +130,22 @@ class CandidateSet:
         return self.paper_vectors.tocsc()
 
     def keyword_rows(self, keywords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """For lower-cased keywords: (relevance, named-as-reason) rows over the papers.
+        """For lower-cased keywords: (relevance, reason) rows over the papers.
 
         Relevance is the keyword's BM25 relevance to each paper (``lexical``: its words and
         phrases, 1.0 for all of it) plus, at the expansion weight, how much the paper is about
         topics the keyword names ("face recognition" -> Face analysis). A keyword is a reason
-        for a paper when either part alone is strong enough.
+        for a paper when either part alone is strong enough: ``REASON_WORDS`` when its own
+        words match well enough to be named, else ``REASON_RELATED`` when its meaning or its
+        topics do (0: not a reason).
         """
         missing = [k for k in dict.fromkeys(keywords) if k not in self.keyword_cache]
         fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if missing:
             query = self.vectorizer.transform(missing)
-            direct = self.lexical.relevance([self.lexical_query(k) for k in missing])
+            lexical = self.lexical.relevance([self.lexical_query(k) for k in missing])
+            semantic = self._semantic_rows(missing)
+            direct = self._mix(lexical, semantic)
             similarity = (query @ self.topic_vectors.T).toarray()
             names_topic = np.where(
                 similarity >= self.weights["EXPANSION_MIN_SIMILARITY"], similarity, 0.0
@@ -145,9 +155,13 @@ class CandidateSet:
                 self.weights["LEXICAL_SCALE"] * direct
                 + self.weights["KEYWORD_TOPIC_EXPANSION"] * expanded
             ).astype(np.float32)
-            is_reason = (direct >= self.weights["KEYWORD_REASON_MIN"]) | (
-                expanded >= self.weights["TOPIC_REASON_MIN"]
+            by_words = lexical >= self.weights["KEYWORD_REASON_MIN"]
+            by_meaning = (expanded >= self.weights["TOPIC_REASON_MIN"]) | (
+                semantic >= self.weights["SEMANTIC_REASON_MIN"]
             )
+            is_reason = np.where(
+                by_words, REASON_WORDS, np.where(by_meaning, REASON_RELATED, 0)
+            ).astype(np.int8)
             for index, keyword in enumerate(missing):
                 fresh[keyword] = (relevance[index], is_reason[index])
                 if len(self.keyword_cache) < _KEYWORD_CACHE_SIZE:
@@ -155,8 +169,28 @@ class CandidateSet:
         rows = [self.keyword_cache.get(k) or fresh[k] for k in keywords]
         if not rows:
             empty = np.zeros((0, self.size), dtype=np.float32)
-            return empty, empty.astype(bool)
+            return empty, empty.astype(np.int8)
         return np.vstack([r for r, _ in rows]), np.vstack([b for _, b in rows])
+
+    def _semantic_rows(self, keywords: Sequence[str]) -> np.ndarray:
+        """Keywords x papers: cosine of keyword and paper, mapped from [floor, ceiling] to
+        [0, 1] (below the floor, unrelated, 0). Zero where either has no vector."""
+        zero = np.zeros((len(keywords), self.size), dtype=np.float32)
+        if not self.has_embedding.any():
+            return zero
+        vectors = phrase_vectors(keywords)
+        if vectors is None:
+            return zero
+        floor, ceiling = self.weights["SEMANTIC_FLOOR"], self.weights["SEMANTIC_CEILING"]
+        cosine = vectors @ self.embeddings.T
+        return np.clip((cosine - floor) / (ceiling - floor), 0.0, 1.0).astype(np.float32)
+
+    def _mix(self, lexical: np.ndarray, semantic: np.ndarray) -> np.ndarray:
+        """Lexical and semantic relevance mixed where a paper has a vector, lexical alone
+        elsewhere (so a paper not embedded yet is not behind the others)."""
+        share = self.weights["SEMANTIC_SHARE"]
+        mixed = (1 - share) * lexical + share * semantic
+        return np.where(self.has_embedding[None, :], mixed, lexical).astype(np.float32)
 
     def lexical_query(self, keyword: str) -> LexicalQuery:
         """The keyword taken apart into words and phrases (kept for the run)."""
@@ -260,6 +294,13 @@ def vectorise_candidates(
     similarity = (topic_vectors @ paper_vectors.T).toarray()
     topic_paper = np.minimum(tags + _TOPIC_SIMILARITY_SHARE * similarity, 1.0).astype(np.float32)
 
+    embeddings = np.zeros((len(papers), DIMENSIONS), dtype=np.float32)
+    has_embedding = np.zeros(len(papers), dtype=bool)
+    for row, paper in enumerate(papers):
+        if paper.embedding is not None:
+            embeddings[row] = paper.embedding
+            has_embedding[row] = True
+
     paper_authors = [{normalise_author(name): name for name in p.authors} for p in papers]
     author_column: dict[str, int] = {}
     rows, cols = [], []
@@ -278,6 +319,8 @@ def vectorise_candidates(
         vectorizer=vectorizer,
         paper_vectors=paper_vectors,
         lexical=lexical,
+        embeddings=embeddings,
+        has_embedding=has_embedding,
         topic_vectors=topic_vectors,
         topic_paper=topic_paper,
         topic_row=topic_row,
@@ -355,9 +398,12 @@ def candidate_papers(
         "published_on",
         "pinned",
         "terms",
+        "embedding",
+        "embedding_key",
         named=True,
     )
     rows = list(values)
+    model = model_id()
     # A subquery rather than a list of ids: no limit on how many candidates there are.
     ids = visible.values("pk")
     tags: dict[int, dict[int, float]] = {}
@@ -380,6 +426,13 @@ def candidate_papers(
             pinned=row.pinned,
             topic_scores=tags.get(row.pk, {}),
             terms=row.terms,
+            embedding=paper_vector(
+                title=row.title,
+                abstract=row.abstract,
+                embedding=row.embedding,
+                key=row.embedding_key,
+                model=model,
+            ),
         )
         for row in rows
     ]

@@ -22,6 +22,7 @@ from scipy import sparse
 
 from subscriptions.collector import collecting_only_new_objects
 from subscriptions.matching.candidates import (
+    REASON_WORDS,
     CandidatePaper,
     CandidateSet,
     Reason,
@@ -179,7 +180,7 @@ class _Batch:
     candidates: CandidateSet
     keyword_rows: list[list[int]]  # per subscriber, row of each of their keywords
     keyword_relevance: np.ndarray  # batch keywords x papers
-    keyword_is_reason: np.ndarray  # batch keywords x papers, bool
+    keyword_is_reason: np.ndarray  # batch keywords x papers: REASON_WORDS, REASON_RELATED or 0
     subscriber_keywords: sparse.csr_matrix  # subscribers x batch keywords
     subscriber_topics: sparse.csr_matrix  # subscribers x topics
     topic_sets: list[frozenset[int]]
@@ -294,8 +295,9 @@ class _Batch:
         ]
         matched: list[str] = []
         for keyword, index in zip(interests.keywords, self.keyword_rows[row], strict=True):
-            if self.keyword_is_reason[index, column]:
-                words = candidates.matched_words(keyword, column)
+            why = self.keyword_is_reason[index, column]
+            if why:
+                words = candidates.matched_words(keyword, column) if why == REASON_WORDS else []
                 if words:
                     matched.extend(w for w in words if w not in matched)
                 else:

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from papers.embeddings import store_phrases
 from subscriptions.addresses import mailbox_of, normalise_email
 from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
@@ -131,6 +132,11 @@ def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: st
     subscriber.frequency = frequency
     subscriber.save(update_fields=["keywords", "authors", "excluded_keywords", "frequency"])
     subscriber.topics.set(interests.topic_ids)
+    # Their interests' embeddings are made now, once, so a digest run only reads them.
+    try:
+        store_phrases(interests.keywords)
+    except Exception:  # ranking embeds what is missing; a sign-up must not fail for it
+        logger.exception("embedding the interests of subscriber %s failed", subscriber.pk)
 
 
 def apply_requested_interests(*, subscriber_id: int) -> bool:

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from papers.embeddings import embed_papers
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
@@ -305,3 +306,49 @@ def test_candidates_are_vectorised_from_each_papers_stored_analysis():
     vectorised = vectorise_candidates(papers=candidates, topics=[], today=date(2025, 11, 6))
     assert vectorised.vectorizer.column(["storedword"]) is not None
     assert vectorised.vectorizer.column(content_tokens("merging")) is None
+
+
+def embedded(*papers):
+    embed_papers(paper_ids=[paper.pk for paper in papers])
+    return papers
+
+
+def test_a_paper_in_other_words_is_found_by_meaning_and_said_to_be_related():
+    embedded(
+        make_paper(
+            title="Deep generative nowcasting of precipitation from radar",
+            abstract="Short-range forecasts of convective precipitation with a neural network.",
+        ),
+        make_paper(title="Protein structure prediction", abstract="Diffusion over residues."),
+        make_paper(title="Code review with language models", abstract="Comments on diffs."),
+    )
+    interest = "predicting rain and storms with neural nets"
+    picks = rank(keywords=(interest,))
+    assert titles(picks)[0] == "Deep generative nowcasting of precipitation from radar"
+    assert picks[0][1] == [f"related to: {interest}"]
+
+
+def test_exclusions_still_win_over_similarity():
+    embedded(
+        make_paper(
+            title="Expressive zero-shot singing voice synthesis",
+            abstract="A text-to-speech model that also sings, with controllable expressive style.",
+        ),
+        make_paper(
+            title="Zero-shot expressive text-to-speech",
+            abstract="Controllable voice synthesis from a short prompt.",
+        ),
+    )
+    interest = "text-to-speech: expressive, controllable and zero-shot voice synthesis"
+    assert len(rank(keywords=(interest,))) == 2
+    picks = rank(keywords=(interest,), excluded=("singing",))
+    assert titles(picks) == ["Zero-shot expressive text-to-speech"]
+
+
+def test_without_the_model_ranking_is_lexical_and_still_ranks(settings):
+    settings.EMBEDDINGS = {**settings.EMBEDDINGS, "ENABLED": False}
+    embedded(make_paper(title="Machine unlearning for LLMs", abstract="Forgetting data."))
+    make_paper(title="Catastrophic forgetting in continual learning", abstract="Old tasks.")
+    picks = rank(keywords=("machine unlearning",))
+    assert titles(picks) == ["Machine unlearning for LLMs"]
+    assert picks[0][1] == ["matches: machine unlearning"]
