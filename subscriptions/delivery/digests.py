@@ -30,6 +30,7 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import feedback_papers
 from subscriptions.matching.ranking import RankedPaper, rank_papers_for
 from subscriptions.models import Digest, DigestItem, Feedback, RetiredPaper, Subscriber
 
@@ -138,7 +139,7 @@ def _plan(*, day: date, frequency: str, rows: Sequence[tuple]) -> _Plan:
         candidates=candidates,
         limit=settings.DIGESTS["FOR_YOU_COUNT"],
         already_sent=sent,
-        feedback_texts=_feedback_texts(interests),
+        feedback=feedback_papers(interests=interests),
     )
     pool = _trending_columns(candidates, day, weekly=frequency == Subscriber.Frequency.WEEKLY)
     trending = [
@@ -330,14 +331,6 @@ def _already_sent(subscriber_ids: list[int], paper_ids: list[int]) -> dict[int, 
     ).values_list("subscriber_id", "paper_id"):
         sent.setdefault(subscriber_id, set()).add(paper_id)
     return sent
-
-
-def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]]:
-    ids = {p for i in interests for p in (*i.liked, *i.disliked)}
-    if not ids:
-        return {}
-    rows = Paper.objects.filter(pk__in=ids).values_list("pk", "title", "abstract")
-    return {pk: (title, abstract) for pk, title, abstract in rows}
 
 
 def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:

@@ -203,20 +203,29 @@ class CandidateSet:
         """The words and phrases of ``keyword`` that the paper in ``column`` holds, as typed."""
         return self.lexical.matched_words(self.lexical_query(keyword), column)
 
-    def likeness(
-        self, texts: Mapping[int, tuple[str, str]], paper_ids: Sequence[int]
-    ) -> np.ndarray:
-        """Rows of text similarity between each given paper and every candidate.
+    def likeness(self, papers: Mapping[int, Any], paper_ids: Sequence[int]) -> np.ndarray:
+        """Rows of similarity between each given paper and every candidate: their embeddings'
+        cosine (mapped as interests' are) where both have one, else TF-IDF of the texts.
 
-        ``texts`` maps a paper id to its (title, abstract); ids without text give zero rows.
+        ``papers`` maps a paper id to its ``profile.FeedbackPaper`` (title, abstract, vector);
+        ids not in it give zero rows.
         """
         missing = [p for p in dict.fromkeys(paper_ids) if p not in self.likeness_cache]
-        known = [p for p in missing if p in texts]
+        known = [p for p in missing if p in papers]
         if known:
             vectors = self.vectorizer.transform(
-                [((texts[p][0], _TITLE_REPEAT), (texts[p][1], 1)) for p in known]
+                [((papers[p].title, _TITLE_REPEAT), (papers[p].abstract, 1)) for p in known]
             )
             rows = (vectors @ self.paper_vectors.T).toarray().astype(np.float32)
+            with_vector = [i for i, p in enumerate(known) if papers[p].vector is not None]
+            if with_vector and self.has_embedding.any():
+                floor, ceiling = self.weights["SEMANTIC_FLOOR"], self.weights["SEMANTIC_CEILING"]
+                stacked = np.vstack([papers[known[i]].vector for i in with_vector])
+                cosine = stacked @ self.embeddings.T
+                semantic = np.clip((cosine - floor) / (ceiling - floor), 0.0, 1.0)
+                rows[with_vector] = np.where(
+                    self.has_embedding[None, :], semantic, rows[with_vector]
+                )
             for paper_id, row in zip(known, rows, strict=True):
                 self.likeness_cache[paper_id] = row
         zero = np.zeros(self.size, dtype=np.float32)

@@ -27,6 +27,9 @@ class Interests:
     # Papers they marked "more like this" / "less like this".
     liked: tuple[int, ...] = ()
     disliked: tuple[int, ...] = ()
+    # Other papers they showed they want, with a weight (papers they pasted at sign-up;
+    # saves, clicks): read by ``profile.profile_signals``.
+    positives: tuple[tuple[int, float], ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -33,6 +33,7 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import FeedbackPaper, profile_signals
 
 __all__ = [
     "CandidatePaper",
@@ -63,22 +64,22 @@ def rank_papers_for(
     candidates: CandidateSet,
     limit: int = 10,
     already_sent: Mapping[int, Iterable[int]] | None = None,
-    feedback_texts: Mapping[int, tuple[str, str]] | None = None,
+    feedback: Mapping[int, FeedbackPaper] | None = None,
 ) -> list[list[RankedPaper]]:
     """The best ``limit`` candidates for each subscriber (in order), with score and reasons.
 
     Hidden papers must not be among the candidates; papers matching an excluded keyword,
     papers of days up to a subscriber's ``since``, and, by subscriber id, papers in
     ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
-    be picked, so a subscriber may get fewer than ``limit``. ``feedback_texts`` holds the
-    (title, abstract) of the papers subscribers liked or disliked, which steer their ranking.
+    be picked, so a subscriber may get fewer than ``limit``. ``feedback`` holds the papers
+    subscribers gave signals about (``profile.feedback_papers``), which steer their ranking.
     """
     if not subscribers:
         return []
     if candidates.size == 0:
         return [[] for _ in subscribers]
     weights = candidates.weights
-    batch = _Batch.build(subscribers, candidates, feedback_texts or {})
+    batch = _Batch.build(subscribers, candidates, feedback or {})
     relevance = batch.relevance()
 
     best = relevance.max(axis=1, keepdims=True)
@@ -196,7 +197,7 @@ class _Batch:
         cls,
         subscribers: Sequence[Interests],
         candidates: CandidateSet,
-        feedback_texts: Mapping[int, tuple[str, str]],
+        feedback: Mapping[int, FeedbackPaper],
     ) -> _Batch:
         keyword_index: dict[str, int] = {}
         exclusion_index: dict[str, int] = {}
@@ -225,13 +226,13 @@ class _Batch:
         keyword_relevance, keyword_is_reason = candidates.keyword_rows(list(keyword_index))
         feedback_ids: dict[int, int] = {}
         rows, cols, signs = [], [], []
-        more, less = candidates.weights["MORE_LIKE_THIS"], -candidates.weights["LESS_LIKE_THIS"]
         for row, interests in enumerate(subscribers):
-            for paper_ids, weight in ((interests.liked, more), (interests.disliked, less)):
-                for paper_id in paper_ids:
-                    rows.append(row)
-                    cols.append(feedback_ids.setdefault(paper_id, len(feedback_ids)))
-                    signs.append(weight)
+            if not (interests.liked or interests.disliked or interests.positives):
+                continue
+            for paper_id, weight in profile_signals(interests, candidates.weights):
+                rows.append(row)
+                cols.append(feedback_ids.setdefault(paper_id, len(feedback_ids)))
+                signs.append(weight)
         subscriber_feedback = sparse.csr_matrix(
             (np.array(signs, dtype=np.float32), (rows, cols)),
             shape=(len(subscribers), len(feedback_ids)),
@@ -249,7 +250,7 @@ class _Batch:
             subscriber_authors=_indicator(author_rows, len(candidates.author_column)),
             exclusions=list(exclusion_index),
             subscriber_exclusions=_indicator(exclusion_rows, len(exclusion_index)),
-            feedback_likeness=candidates.likeness(feedback_texts, list(feedback_ids)),
+            feedback_likeness=candidates.likeness(feedback, list(feedback_ids)),
             subscriber_feedback=subscriber_feedback,
         )
 

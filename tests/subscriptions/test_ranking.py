@@ -13,6 +13,7 @@ from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
 from subscriptions.matching.interests import Interests, InterestsError, clean_interests
+from subscriptions.matching.profile import feedback_papers, profile_signals
 from subscriptions.matching.ranking import (
     candidate_papers,
     rank_in_batches,
@@ -352,3 +353,42 @@ def test_without_the_model_ranking_is_lexical_and_still_ranks(settings):
     picks = rank(keywords=("machine unlearning",))
     assert titles(picks) == ["Machine unlearning for LLMs"]
     assert picks[0][1] == ["matches: machine unlearning"]
+
+
+def test_more_like_this_moves_papers_like_it_up_and_less_like_this_down():
+    liked, similar, other, disliked_one, near_disliked = embedded(
+        make_paper(title="Speculative decoding with a small draft model", abstract="Learning."),
+        make_paper(
+            title="Faster LLM inference by drafting and verifying tokens", abstract="Learning."
+        ),
+        make_paper(
+            title="Graph neural networks for molecule property prediction", abstract="Learning."
+        ),
+        make_paper(title="Reinforcement learning for robot grasping", abstract="Learning."),
+        make_paper(
+            title="Robot manipulation policies learned from demonstrations", abstract="Learning."
+        ),
+    )
+    [before] = rank_papers_for(
+        subscribers=[Interests(keywords=("learning",))], candidates=candidates(), limit=5
+    )
+    reader = Interests(keywords=("learning",), liked=(liked.pk,), disliked=(disliked_one.pk,))
+    [after] = rank_papers_for(
+        subscribers=[reader],
+        candidates=candidates(),
+        limit=5,
+        feedback=feedback_papers(interests=[reader]),
+    )
+    order_before = [p.paper_id for p in before]
+    order_after = [p.paper_id for p in after]
+    assert order_after.index(similar.pk) < order_before.index(similar.pk)
+    assert order_after.index(similar.pk) < order_after.index(other.pk)
+    assert order_after.index(near_disliked.pk) > order_before.index(near_disliked.pk)
+    assert order_after.index(near_disliked.pk) > order_after.index(other.pk)
+
+
+def test_the_profile_weighs_each_side_as_one_rocchio_term(settings):
+    weights = {"MORE_LIKE_THIS": 0.5, "LESS_LIKE_THIS": 0.25}
+    reader = Interests(liked=(1, 2), disliked=(3,), positives=((4, 2.0),))
+    signals = dict(profile_signals(reader, weights))
+    assert signals == {1: 0.125, 2: 0.125, 4: 0.25, 3: -0.25}
