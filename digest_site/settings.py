@@ -379,6 +379,7 @@ INTEREST_LIMITS = {
     "MAX_KEYWORDS": 20,
     "MAX_AUTHORS": 20,
     "MAX_EXCLUDED": 20,
+    "MAX_SEED_PAPERS": 20,
     # An interest may be a sentence ("prompt injection attacks on LLM agents and defences").
     "MAX_PHRASE_LENGTH": 300,
 }

@@ -13,6 +13,7 @@ from subscriptions.matching.interests import (
     InterestsError,
     clean_interests,
     split_phrases,
+    with_seed_papers,
 )
 from subscriptions.models import Subscriber
 
@@ -64,6 +65,14 @@ class InterestsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Authors to follow, separated by commas.",
     )
+    liked_papers = forms.CharField(
+        label="Papers you liked",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One a line: an arXiv id, an arXiv or Hugging Face link, or a title. Your "
+        "first digests bring papers like them.",
+    )
     frequency = forms.ChoiceField(
         choices=Subscriber.Frequency.choices,
         initial=Subscriber.Frequency.DAILY,
@@ -88,13 +97,22 @@ class InterestsForm(forms.Form):
             for kind, messages in error.errors.items():
                 for message in messages:
                     self.add_error(_ERROR_FIELDS.get(kind), message)
+            return data
+        try:
+            self.interests = with_seed_papers(
+                self.interests, entries=(data.get("liked_papers") or "").splitlines()
+            )
+        except InterestsError as error:
+            for messages in error.errors.values():
+                for message in messages:
+                    self.add_error("liked_papers", message)
         return data
 
 
 class SubscribeForm(InterestsForm):
     """The public sign-up form: an address and interests, plus a honeypot for bots."""
 
-    field_order = ["email", "topics", "keywords", "authors", "frequency"]
+    field_order = ["email", "topics", "keywords", "authors", "liked_papers", "frequency"]
 
     email = AddressField(
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@lab.org"})
@@ -110,7 +128,14 @@ class SubscribeForm(InterestsForm):
 class PreferencesForm(InterestsForm):
     """Everything a subscriber can change from the link in their emails."""
 
-    field_order = ["topics", "keywords", "authors", "excluded_keywords", "frequency"]
+    field_order = [
+        "topics",
+        "keywords",
+        "authors",
+        "excluded_keywords",
+        "liked_papers",
+        "frequency",
+    ]
 
     excluded_keywords = forms.CharField(
         label="Never show me papers mentioning",
@@ -130,6 +155,13 @@ class PreferencesForm(InterestsForm):
             "frequency": subscriber.frequency,
         }
         return cls(data=data, initial=initial)
+
+
+class PreviewForm(InterestsForm):
+    """The interests of the sign-up or preferences form, for a preview of their digest."""
+
+    excluded_keywords = forms.CharField(required=False, max_length=3000)
+    frequency = forms.ChoiceField(choices=Subscriber.Frequency.choices, required=False)
 
 
 class ResendForm(forms.Form):
