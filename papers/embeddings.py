@@ -225,10 +225,10 @@ def vector_from(data: bytes | memoryview) -> np.ndarray:
 def embed_papers(*, paper_ids: Iterable[int]) -> int:
     """Store the vector of each given paper that has none of its text and model; return how
     many were made. Safe to run twice. Does nothing (0) when no model can be loaded."""
-    if not embedder_available():
+    ids = list(paper_ids)
+    if not ids or not embedder_available():
         return 0
     model = _load().model_id
-    ids = list(paper_ids)
     made = 0
     chunk = 256  # read, embed and write a chunk at a time: memory stays flat
     for start in range(0, len(ids), chunk):
@@ -265,13 +265,13 @@ def store_phrases(phrases: Iterable[str]) -> int:
     """Embed and store the phrases not stored yet (a reader's interests, when they change);
     return how many were made. Does nothing (0) when no model can be loaded."""
     wanted = list(dict.fromkeys(p.casefold() for p in phrases if p.strip()))
-    if not wanted or not embedder_available():
+    model = model_id()
+    if not wanted or model is None:
         return 0
-    model = _load().model_id
     keys = {embedding_key(p, model=model): p for p in wanted}
     known = set(TextEmbedding.objects.filter(key__in=keys).values_list("key", flat=True))
     missing = [(key, phrase) for key, phrase in keys.items() if key not in known]
-    if not missing:
+    if not missing or not embedder_available():  # the model is loaded only when needed
         return 0
     vectors = embed_texts([phrase for _, phrase in missing])
     TextEmbedding.objects.bulk_create(
@@ -286,15 +286,17 @@ def store_phrases(phrases: Iterable[str]) -> int:
 
 def phrase_vectors(phrases: Sequence[str], *, embed_missing: bool = True) -> np.ndarray | None:
     """Vectors of ``phrases`` (as ``store_phrases`` keys them): stored ones read, others made
-    now (and stored) unless ``embed_missing`` is false, when they are zero rows. None when no
-    model can be loaded."""
-    if not embedder_available():
+    now (and stored) unless ``embed_missing`` is false, when they are zero rows. None when
+    semantic ranking is off, or a phrase must be embedded and no model can be loaded."""
+    model = model_id()  # the model itself is loaded only if a phrase must be embedded
+    if model is None:
         return None
-    model = _load().model_id
     keys = [embedding_key(p.casefold(), model=model) for p in phrases]
     stored = dict(TextEmbedding.objects.filter(key__in=set(keys)).values_list("key", "vector"))
     missing = [p for p, key in zip(phrases, keys, strict=True) if key not in stored]
     if missing and embed_missing:
+        if not embedder_available():
+            return None
         store_phrases(missing)
         stored = dict(TextEmbedding.objects.filter(key__in=set(keys)).values_list("key", "vector"))
     out = np.zeros((len(phrases), DIMENSIONS), dtype=np.float32)

@@ -149,14 +149,15 @@ def find_papers(*, entries: Iterable[str]) -> tuple[dict[str, int], list[str]]:
     visible = Paper.objects.filter(hidden=False)
     by_arxiv = dict(visible.filter(arxiv_id__in=ids).values_list("arxiv_id", "pk"))
     by_title: dict[str, int] = {}
-    for key, pk in visible.filter(title_key__in=keys).order_by("pk").values_list("title_key", "pk"):
+    titled = visible.filter(title_key__in=keys).order_by("pk").values_list("title_key", "pk")
+    for key, pk in titled:
         by_title.setdefault(key, pk)
     found: dict[str, int] = {}
     missing: list[str] = []
     for text, (arxiv_id, key) in wanted.items():
-        pk = by_arxiv.get(arxiv_id) if arxiv_id else by_title.get(key)
-        if pk is None:
+        paper_pk = by_arxiv.get(arxiv_id) if arxiv_id else by_title.get(key)
+        if paper_pk is None:
             missing.append(text)
         else:
-            found[text] = pk
+            found[text] = paper_pk
     return found, missing

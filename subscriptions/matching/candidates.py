@@ -8,7 +8,7 @@ subscribers is only matrix products and look-ups.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -114,6 +114,8 @@ class CandidateSet:
     paper_topics: list[tuple[int, ...]]  # per paper, tagged topic ids, strongest first
     paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
     paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
+    # Where interests' embeddings come from (stored ones; a benchmark may give its own).
+    phrase_vectors: Callable[[Sequence[str]], np.ndarray | None] = phrase_vectors
     keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     query_cache: dict[str, LexicalQuery] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
@@ -178,7 +180,7 @@ class CandidateSet:
         zero = np.zeros((len(keywords), self.size), dtype=np.float32)
         if not self.has_embedding.any():
             return zero
-        vectors = phrase_vectors(keywords)
+        vectors = self.phrase_vectors(keywords)
         if vectors is None:
             return zero
         floor, ceiling = self.weights["SEMANTIC_FLOOR"], self.weights["SEMANTIC_CEILING"]
