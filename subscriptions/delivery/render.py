@@ -20,7 +20,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from subscriptions.delivery.content import Content, PaperFace, excerpt
+from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import email_of, inliner
@@ -62,12 +62,14 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     (the dictionary is shared: read it, never change it)."""
     shape: tuple[bool | int, ...] = (bool(face.upvotes), len(face.topics))
     shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
+    shape += (bool(face.summary), bool(face.thumbnail_url))
     values = {
         "title": face.title,
         "author_summary": face.author_summary,
         "upvotes": str(face.upvotes),
         **{f"topic{index}": topic for index, topic in enumerate(face.topics)},
-        "excerpt": excerpt(face.abstract),
+        "summary": face.summary,
+        "thumbnail_url": face.thumbnail_url,
         "url": _paper_link(site_url, face.pk),
         "arxiv_url": face.arxiv_url,
         "pdf_url": face.pdf_url,
@@ -85,6 +87,8 @@ def _shape_stencil(
     has_arxiv: bool,
     has_pdf: bool,
     has_github: bool,
+    has_summary: bool,
+    has_thumbnail: bool,
 ) -> Stencil:
     """The fragment ``name`` for every paper of one shape (what it has to show), with a slot
     for each of the paper's values too: rendered and CSS-inlined once per process, not once
@@ -95,6 +99,8 @@ def _shape_stencil(
         "arxiv_url": has_arxiv,
         "pdf_url": has_pdf,
         "github_url": has_github,
+        "summary": has_summary,
+        "thumbnail_url": has_thumbnail,
     }
     context = {"has_reasons": with_reasons, "topics": [slot(f"topic{n}") for n in range(topics)]}
     return Stencil.render(
@@ -103,7 +109,6 @@ def _shape_stencil(
         slots=(
             "title",
             "author_summary",
-            "excerpt",
             "url",
             *[value for value, shown in present.items() if shown],
             *_READER_SLOTS,

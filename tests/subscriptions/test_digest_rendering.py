@@ -234,7 +234,6 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
         whole = {
             "paper": face,
             "url": render._paper_link(settings.SITE_URL, face.pk),
-            "excerpt": content.excerpt(face.abstract),
             "has_reasons": with_reasons,
             **reader,
             **{name: getattr(face, name) for name in PAPER_VALUES},
@@ -250,6 +249,7 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
 
 
 PAPER_VALUES = ("title", "author_summary", "upvotes", "arxiv_url", "pdf_url", "github_url")
+PAPER_VALUES += ("summary", "thumbnail_url")
 
 
 @pytest.mark.django_db
