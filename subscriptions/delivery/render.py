@@ -23,17 +23,23 @@ from django.utils.text import Truncator
 from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
-from subscriptions.emails import email_of, inliner
+from subscriptions.emails import dark_mode_classes, email_of, inliner
 from subscriptions.models import Digest, DigestItem
 from subscriptions.people.tokens import digest_tokens
 
-_CLASS = re.compile(r' class="[^"]*"')
+_CLASS = re.compile(r' class="([^"]*)"')
 _INDENT = re.compile(r"\n\s+")
 
 
+def _kept_classes(match: re.Match[str]) -> str:
+    kept = [name for name in match[1].split() if name in dark_mode_classes()]
+    return f' class="{" ".join(kept)}"' if kept else ""
+
+
 def _lean(html: str) -> str:
-    """Inlined HTML without what no longer serves: class attributes and indentation."""
-    return _INDENT.sub("\n", _CLASS.sub("", html))
+    """Inlined HTML without what no longer serves: indentation, and the classes that the
+    dark palette (kept in ``<head>``) does not select."""
+    return _INDENT.sub("\n", _CLASS.sub(_kept_classes, html))
 
 
 def _inline_fragment(html: str) -> str:
