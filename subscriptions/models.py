@@ -84,6 +84,10 @@ class Subscriber(models.Model):
     # between); SOFT_BOUNCE_LIMIT of them suppress the address (subscriptions/webhooks.py).
     soft_bounces = models.PositiveSmallIntegerField(default=0, editable=False)
     last_soft_bounce_at = models.DateTimeField(null=True, blank=True, editable=False)
+    tracking = models.BooleanField(
+        default=True,
+        help_text="Count opens and clicks (links go through our redirect); off: direct links.",
+    )
 
     objects = SubscriberQuerySet.as_manager()
 
@@ -354,3 +358,13 @@ class RateLimitBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key[:8]}"
+
+
+# Saved papers, opens and clicks live in a module of their own (this one is long enough).
+from subscriptions.reader_models import DigestClick, DigestOpen, SavedPaper  # noqa: E402
+
+__all__ = [
+    "DigestClick",
+    "DigestOpen",
+    "SavedPaper",
+]

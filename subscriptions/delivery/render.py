@@ -25,7 +25,7 @@ from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import dark_mode_classes, email_of, inliner
 from subscriptions.models import Digest, DigestItem
-from subscriptions.people.tokens import digest_tokens
+from subscriptions.people.tokens import click_token, digest_tokens
 
 _CLASS = re.compile(r' class="([^"]*)"')
 _INDENT = re.compile(r"\n\s+")
@@ -50,8 +50,9 @@ def _inline_document(html: str) -> str:
     return _lean(inliner().inline(html))
 
 
-# A paper's fragment has slots for what the reader gets (a number, reasons, feedback links).
-_READER_SLOTS = ("number", "reasons", "more_url", "less_url")
+# A paper's fragment has slots for what the reader gets (a number, reasons, feedback and save
+# links, and the paper's own link: through the counting redirect, or direct).
+_READER_SLOTS = ("number", "reasons", "more_url", "less_url", "save_url", "url")
 
 
 @lru_cache(maxsize=8192)
@@ -76,7 +77,6 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
         **{f"topic{index}": topic for index, topic in enumerate(face.topics)},
         "summary": face.summary,
         "thumbnail_url": face.thumbnail_url,
-        "url": _paper_link(site_url, face.pk),
         "arxiv_url": face.arxiv_url,
         "pdf_url": face.pdf_url,
         "github_url": face.github_url,
@@ -115,7 +115,6 @@ def _shape_stencil(
         slots=(
             "title",
             "author_summary",
-            "url",
             *[value for value, shown in present.items() if shown],
             *_READER_SLOTS,
         ),
@@ -223,18 +222,23 @@ def _view_link(token: str, digest_id: int) -> str:
 @dataclass(frozen=True, slots=True)
 class DigestLinks:
     """Where the reader's links in a digest go, each with a token of its own purpose;
-    ``feedback`` takes ``?paper=<id>&signal=more|less``."""
+    ``feedback`` takes ``?paper=<id>&signal=more|less``, ``save`` takes ``?paper=<id>``.
+    With ``tracked``, each paper's link goes through the counting redirect (``/r/<token>/``,
+    a token per paper of ``digest_id``); without, straight to the paper."""
 
     view: str
     preferences: str
     unsubscribe: str
     one_click: str
     feedback: str
+    save: str
+    tracked: bool = False
+    digest_id: int = 0
 
 
 def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks:
     """The links of the digest's reader, dated ``issued_at`` (by default now): four
-    signatures, no query."""
+    signatures, no query (saving is feedback: it shares the feedback token)."""
     tokens = digest_tokens(digest.subscriber, issued_at=issued_at)
     return DigestLinks(
         view=_view_link(tokens.view, digest.pk or 0),
@@ -242,14 +246,22 @@ def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks
         unsubscribe=_link("subscriptions:unsubscribe", tokens.unsubscribe),
         one_click=_link("subscriptions:one_click_unsubscribe", tokens.unsubscribe),
         feedback=_link("subscriptions:feedback", tokens.feedback),
+        save=_link("subscriptions:save", tokens.feedback),
+        tracked=digest.subscriber.tracking and bool(digest.pk),
+        digest_id=digest.pk or 0,
     )
+
+
+def _click_link(site_url: str, digest_id: int, paper_id: int) -> str:
+    before, after = _link_parts(site_url, "subscriptions:click", "TOKEN")
+    return f"{before}{click_token(digest_id=digest_id, paper_id=paper_id)}{after}"
 
 
 def inert_links() -> DigestLinks:
     """Links for a test send or an editor's preview: every one leads to a page saying it
     changes nothing, and a one-click POST to it unsubscribes no one."""
     inert = f"{settings.SITE_URL}{reverse('subscriptions:test_link')}"
-    return DigestLinks(inert, inert, inert, inert, inert)
+    return DigestLinks(inert, inert, inert, inert, inert, inert)
 
 
 def render_digest(
@@ -266,7 +278,7 @@ def render_digest(
 def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
     picks, topics = content or Content.of(digest)
     site_url = settings.SITE_URL
-    feedback = links.feedback
+    feedback, save, tracked, digest_id = links.feedback, links.save, links.tracked, links.digest_id
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
     html: dict[str, list[str]] = {for_you: [], trending: []}
     text: dict[str, list[str]] = {for_you: [], trending: []}
@@ -277,6 +289,10 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
         values = {
             "more_url": f"{feedback}?paper={face.pk}&signal=more",
             "less_url": f"{feedback}?paper={face.pk}&signal=less",
+            "save_url": f"{save}?paper={face.pk}",
+            "url": _click_link(site_url, digest_id, face.pk)
+            if tracked
+            else _paper_link(site_url, face.pk),
         }
         if kind == "paper":
             titles.append(face.title)
@@ -345,4 +361,8 @@ def digest_email(
         email.reply_to = [settings.DIGEST_REPLY_TO]
     if to is None:  # a test send is no digest's: its events must settle nothing
         email.metadata = digest_metadata(digest.pk)  # type: ignore[attr-defined]
+    # Opens only for a reader who allows tracking; clicks never by the ESP: our redirect
+    # counts them (subscriptions/delivery/engagement.py), and a rewritten link would hide it.
+    email.track_opens = to is None and links.tracked  # type: ignore[attr-defined]
+    email.track_clicks = False  # type: ignore[attr-defined]
     return email
