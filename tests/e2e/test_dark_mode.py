@@ -21,8 +21,8 @@ LOOK = """() => {
   return {
     page: style('body').backgroundColor,
     card: style('.container').backgroundColor,
-    text: style('.summary').color,
-    title: style('.paper-title').color,
+    text: style('.paper-meta + p').color,
+    title: style('td a').color,
     muted: style('.footer').color,
   };
 }"""

@@ -60,7 +60,7 @@ def test_each_pick_shows_its_thumbnail_then_its_summary_then_its_reasons(hf_list
     paper = Paper.objects.get(arxiv_id="2511.03104")
     [image] = soup.find_all("img", src=paper.thumbnail_url)
     assert image["width"] == "120" and image["height"] == "63"
-    assert paper.title in image["alt"]
+    assert image["alt"]  # a client that blocks images says what is missing
     card = image.find_parent("table")
     text = card.get_text(" ", strip=True)
     assert text.index(paper.title) < text.index(FW_SUMMARY) < text.index("Because:")
