@@ -334,6 +334,10 @@ RANKING: dict[str, float] = {
     # "More like this" / "less like this": similarity to those papers, added or taken away.
     "MORE_LIKE_THIS": 0.5,
     "LESS_LIKE_THIS": 0.5,
+    # A paper saved for later says more than "more like this"; one followed from a digest,
+    # less (a click is curiosity as often as interest).
+    "SAVED": 0.8,
+    "CLICKED": 0.2,
     # Below this raw relevance a paper is not "for you", however popular.
     "MIN_RELEVANCE": env_float("RANKING_MIN_RELEVANCE", 0.08, minimum=0),
     # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.

@@ -247,6 +247,7 @@ def _field_values(record: PaperRecord, listing_date: date | None) -> dict[str, A
     optional: dict[str, Any] = {
         "arxiv_id": record.arxiv_id,
         "abstract": record.abstract,
+        "summary": record.summary,
         "authors": list(record.authors),
         "author_count": record.author_count,
         "published_on": record.published_on,

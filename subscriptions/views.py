@@ -182,6 +182,15 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             preferences.resume(subscriber)
             messages.success(request, "Resumed. Your next digest comes as usual.")
             return redirect(request.path)
+        if action in ("tracking_on", "tracking_off"):
+            preferences.set_tracking(subscriber, on=action == "tracking_on")
+            messages.success(
+                request,
+                "Saved. Your next digests count opens and clicks."
+                if action == "tracking_on"
+                else "Saved. Your next digests link straight to each paper and count nothing.",
+            )
+            return redirect(request.path)
         if action == "sign_out":
             preferences.sign_out_links(subscriber)
             queue_preferences_link(subscriber.pk)

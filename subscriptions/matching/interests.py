@@ -26,6 +26,9 @@ class Interests:
     # Papers they marked "more like this" / "less like this".
     liked: tuple[int, ...] = ()
     disliked: tuple[int, ...] = ()
+    # Papers they saved for later (strong "more like this") and followed from a digest (mild).
+    saved: tuple[int, ...] = ()
+    clicked: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -70,7 +70,8 @@ def rank_papers_for(
     papers that arrived before a subscriber's ``since``, and, by subscriber id, papers in
     ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
     be picked, so a subscriber may get fewer than ``limit``. ``feedback_texts`` holds the
-    (title, abstract) of the papers subscribers liked or disliked, which steer their ranking.
+    (title, abstract) of the papers subscribers liked, disliked, saved or clicked, which steer
+    their ranking.
     """
     if not subscribers:
         return []
@@ -224,9 +225,16 @@ class _Batch:
         keyword_relevance, keyword_is_reason = candidates.keyword_rows(list(keyword_index))
         feedback_ids: dict[int, int] = {}
         rows, cols, signs = [], [], []
-        more, less = candidates.weights["MORE_LIKE_THIS"], -candidates.weights["LESS_LIKE_THIS"]
+        weights = candidates.weights
+        more, less = weights["MORE_LIKE_THIS"], -weights["LESS_LIKE_THIS"]
+        saved, clicked = weights["SAVED"], weights["CLICKED"]
         for row, interests in enumerate(subscribers):
-            for paper_ids, weight in ((interests.liked, more), (interests.disliked, less)):
+            for paper_ids, weight in (
+                (interests.liked, more),
+                (interests.disliked, less),
+                (interests.saved, saved),
+                (interests.clicked, clicked),
+            ):
                 for paper_id in paper_ids:
                     rows.append(row)
                     cols.append(feedback_ids.setdefault(paper_id, len(feedback_ids)))
