@@ -6,9 +6,10 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .sources import source_choices
-from .text import stored_terms
+from .text import one_line_summary, stored_terms
 
 
 class Paper(models.Model):
@@ -22,6 +23,9 @@ class Paper(models.Model):
     title = models.TextField()
     title_key = models.CharField(max_length=512, db_index=True, editable=False)
     abstract = models.TextField(blank=True)
+    summary = models.TextField(
+        blank=True, help_text="A one-line summary the listing gave (Hugging Face's AI summary)."
+    )
     authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
     author_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="Set when a listing gives only the number of authors."
@@ -59,6 +63,13 @@ class Paper(models.Model):
         editable=False,
         help_text="The model and text the embedding was made of (papers.embeddings).",
     )
+    arrived_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When a listing brought the paper to us: first stored, or featured on a "
+        "later day than before. A paper is new to a reader if it arrived after their last "
+        "digest was built.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +102,12 @@ class Paper(models.Model):
     def shown_author_count(self) -> int:
         """How many authors the paper has, from the names or from the listing's count."""
         return len(self.authors) or self.author_count or 0
+
+    @property
+    def one_line(self) -> str:
+        """What the paper is about in one line: the listing's summary, else the abstract's
+        first sentence."""
+        return one_line_summary(summary=self.summary, abstract=self.abstract)
 
     @property
     def author_summary(self) -> str:

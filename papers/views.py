@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 
 from .models import Topic
 from .selectors import (
+    PAPER_ORDERS,
     latest_featured_day,
     neighbour_days,
     papers_featured_on,
@@ -47,7 +48,8 @@ def _cached(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 @require_safe
 @_cached
 def paper_list(request: HttpRequest) -> HttpResponse:
-    """The papers of a day (the latest by default), most upvoted first; or search results."""
+    """The papers of a day (the latest by default), trending first (``?order=`` top or
+    week for the others); or search results."""
     topics = list(Topic.objects.order_by("name"))
     slug = request.GET.get("topic", "")
     topic = next((t for t in topics if t.slug == slug), None)
@@ -60,9 +62,12 @@ def paper_list(request: HttpRequest) -> HttpResponse:
         context["papers"] = list(search_papers(query=query, topic=topic))
         return render(request, "papers/paper_list.html", context)
 
+    order = request.GET.get("order") or next(iter(PAPER_ORDERS))
+    if order not in PAPER_ORDERS:
+        raise Http404("No such order.")
     day = _requested_day(request) or latest_featured_day()
     if day is not None:
-        context.update(_day_context(day, topic))
+        context.update(_day_context(day, topic, order))
     return render(request, "papers/paper_list.html", context)
 
 
@@ -85,11 +90,14 @@ def day_archive(request: HttpRequest, day: str) -> HttpResponse:
     return render(request, "papers/paper_list.html", context)
 
 
-def _day_context(day: date, topic: Topic | None) -> dict[str, object]:
+def _day_context(day: date, topic: Topic | None, order: str = "trending") -> dict[str, object]:
     previous_day, next_day = neighbour_days(day=day)
     return {
         "day": day,
-        "papers": list(papers_featured_on(day=day, topic=topic)),
+        "order": order,
+        "orders": PAPER_ORDERS,
+        "growth_span": "this week" if order == "week" else "in 24 h",
+        "papers": list(papers_featured_on(day=day, topic=topic, order=order)),
         "previous_day": previous_day,
         "next_day": next_day,
     }

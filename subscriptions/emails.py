@@ -7,6 +7,7 @@ from fragments rendered once per process instead: see ``subscriptions/delivery/r
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,26 @@ from subscriptions.mime import Email, check_headers
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
 
+_DARK_BLOCK = re.compile(r"@media \(prefers-color-scheme: dark\)\s*\{(.*)\}\s*$", re.S)
+
+
 @lru_cache(maxsize=1)
 def inliner() -> css_inline.CSSInliner:
+    """The inliner of every email: the shared stylesheet's rules inlined, its at-rules (the
+    dark palette) kept in a ``<style>`` in ``<head>``, where the clients that honour
+    ``prefers-color-scheme`` read them; inline styles cannot hold a media query."""
     # The shared stylesheet is read and parsed once per process, not once per email.
-    return css_inline.CSSInliner(extra_css=_STYLESHEET.read_text(), load_remote_stylesheets=False)
+    return css_inline.CSSInliner(
+        extra_css=_STYLESHEET.read_text(), load_remote_stylesheets=False, keep_at_rules=True
+    )
+
+
+@lru_cache(maxsize=1)
+def dark_mode_classes() -> frozenset[str]:
+    """The class names the dark palette selects: the HTML must keep them when it sheds the
+    others (inlined, a class serves nothing else)."""
+    block = _DARK_BLOCK.search(_STYLESHEET.read_text())
+    return frozenset(re.findall(r"\.([\w-]+)", block.group(1))) if block else frozenset()
 
 
 def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:

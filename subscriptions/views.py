@@ -89,6 +89,7 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
         email=form.cleaned_data["email"],
         interests=form.interests,
         frequency=form.cleaned_data["frequency"],
+        send_time=form.send_time,
     )
     # Queued whatever the outcome (the task decides what, if anything, to send): the request
     # takes the same time for a new, pending, confirmed or suppressed address.
@@ -207,6 +208,15 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             preferences.resume(subscriber)
             messages.success(request, "Resumed. Your next digest comes as usual.")
             return redirect(request.path)
+        if action in ("tracking_on", "tracking_off"):
+            preferences.set_tracking(subscriber, on=action == "tracking_on")
+            messages.success(
+                request,
+                "Saved. Your next digests count opens and clicks."
+                if action == "tracking_on"
+                else "Saved. Your next digests link straight to each paper and count nothing.",
+            )
+            return redirect(request.path)
         if action == "sign_out":
             preferences.sign_out_links(subscriber)
             queue_preferences_link(subscriber.pk)
@@ -223,7 +233,10 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "subscriptions/preferences.html", context)
         if form.is_valid():
             set_interests(
-                subscriber, interests=form.interests, frequency=form.cleaned_data["frequency"]
+                subscriber,
+                interests=form.interests,
+                frequency=form.cleaned_data["frequency"],
+                send_time=form.send_time,
             )
             messages.success(request, "Saved. Your next digest follows these preferences.")
             return redirect(request.path)

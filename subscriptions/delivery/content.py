@@ -15,16 +15,6 @@ from papers.selectors import shown_topic_names
 from subscriptions.delivery.selectors import followed_topic_names, in_id_range
 from subscriptions.models import Digest, DigestItem
 
-_EXCERPT_CHARACTERS = 220
-
-
-def excerpt(text: str, limit: int = _EXCERPT_CHARACTERS) -> str:
-    """About two lines of an abstract, cut at a word boundary."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
-
 
 @dataclass(frozen=True, slots=True)
 class PaperFace:
@@ -40,7 +30,8 @@ class PaperFace:
     author_summary: str
     upvotes: int
     topics: tuple[str, ...]
-    abstract: str
+    summary: str  # one line: the listing's summary, else the abstract's first sentence
+    thumbnail_url: str
     arxiv_url: str
     pdf_url: str
     github_url: str
@@ -64,7 +55,8 @@ class PaperFace:
             author_summary=paper.author_summary,
             upvotes=paper.upvotes,
             topics=tuple(topics)[:3],
-            abstract=paper.abstract,
+            summary=paper.one_line,
+            thumbnail_url=paper.thumbnail_url,
             arxiv_url=paper.arxiv_url,
             pdf_url=paper.pdf_url,
             github_url=paper.github_url,
@@ -92,7 +84,7 @@ def _same_face(face: PaperFace) -> PaperFace:
 
 
 _FACE_FIELDS: tuple[str, ...] = ("pk", "title", "authors", "author_count", "upvotes", "abstract")
-_FACE_FIELDS += ("arxiv_url", "pdf_url", "github_url")
+_FACE_FIELDS += ("summary", "arxiv_url", "pdf_url", "github_url", "thumbnail_url")
 
 
 def paper_faces(paper_ids: set[int]) -> dict[int, PaperFace]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import datetime
 
 from django.conf import settings
 
@@ -23,14 +23,17 @@ class Interests:
     keywords: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
-    # Only papers of later days are new to them (the day of their last digest).
-    since: date | None = None
+    # When their last digest was built: only papers that arrived later are new to them.
+    since: datetime | None = None
     # Papers they marked "more like this" / "less like this".
     liked: tuple[int, ...] = ()
     disliked: tuple[int, ...] = ()
     # Other papers they showed they want, with a weight (papers they pasted at sign-up;
     # saves, clicks): read by ``profile.profile_signals``.
     positives: tuple[tuple[int, float], ...] = ()
+    # Papers they saved for later (strong "more like this") and followed from a digest (mild).
+    saved: tuple[int, ...] = ()
+    clicked: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -159,8 +159,8 @@ class BM25Index:
             (np.array(data, dtype=np.float32), (rows, columns)),
             shape=(len(queries), self.weights.shape[1]),
         )
-        scores = (matrix @ self.weights.T).toarray()
-        return (scores / np.maximum(ideal, 1e-9)[:, None]).astype(np.float32)
+        scores = (matrix @ self.weights.T).toarray() / np.maximum(ideal, 1e-9)[:, None]
+        return scores.astype(np.float32)
 
     def matched_words(self, query: LexicalQuery, paper: int) -> list[str]:
         """What of ``query`` paper number ``paper`` holds, as typed: its phrases that stand

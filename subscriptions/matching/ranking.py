@@ -33,7 +33,7 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
-from subscriptions.matching.profile import FeedbackPaper, profile_signals
+from subscriptions.matching.profile import FeedbackPaper, has_signals, profile_signals
 
 __all__ = [
     "CandidatePaper",
@@ -69,10 +69,11 @@ def rank_papers_for(
     """The best ``limit`` candidates for each subscriber (in order), with score and reasons.
 
     Hidden papers must not be among the candidates; papers matching an excluded keyword,
-    papers of days up to a subscriber's ``since``, and, by subscriber id, papers in
+    papers that arrived before a subscriber's ``since``, and, by subscriber id, papers in
     ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
     be picked, so a subscriber may get fewer than ``limit``. ``feedback`` holds the papers
-    subscribers gave signals about (``profile.feedback_papers``), which steer their ranking.
+    subscribers liked, disliked, saved, clicked or named at sign-up
+    (``profile.feedback_papers``), which steer their ranking.
     """
     if not subscribers:
         return []
@@ -164,12 +165,19 @@ def _sent_mask(
     return mask
 
 
-def _indicator(rows: list[list[int]], width: int) -> sparse.csr_matrix:
-    """A 0/1 sparse matrix with a 1 at (i, j) for each j in rows[i]."""
+def _indicator(rows: list[list[int]], width: int, *, scaled: bool = False) -> sparse.csr_matrix:
+    """A 0/1 sparse matrix with a 1 at (i, j) for each j in rows[i]; ``scaled``, each row's
+    entries are 1/sqrt(their number) instead: a reader's many interests together weigh about
+    as much as a few, so their topics, authors and feedback are not drowned by them."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indptr[1:] = np.cumsum(lengths)
     indices = np.fromiter((j for r in rows for j in r), dtype=np.int64, count=int(indptr[-1]))
-    data = np.ones(len(indices), dtype=np.float32)
+    if scaled:
+        per_row = 1.0 / np.sqrt(np.maximum(lengths, 1)).astype(np.float32)
+        data = np.repeat(per_row, lengths).astype(np.float32)
+    else:
+        data = np.ones(len(indices), dtype=np.float32)
     return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), width))
 
 
@@ -227,7 +235,7 @@ class _Batch:
         feedback_ids: dict[int, int] = {}
         rows, cols, signs = [], [], []
         for row, interests in enumerate(subscribers):
-            if not (interests.liked or interests.disliked or interests.positives):
+            if not has_signals(interests):
                 continue
             for paper_id, weight in profile_signals(interests, candidates.weights):
                 rows.append(row)
@@ -243,7 +251,7 @@ class _Batch:
             keyword_rows=keyword_rows,
             keyword_relevance=keyword_relevance,
             keyword_is_reason=keyword_is_reason,
-            subscriber_keywords=_indicator(keyword_rows, len(keyword_index)),
+            subscriber_keywords=_indicator(keyword_rows, len(keyword_index), scaled=True),
             subscriber_topics=_indicator(topic_rows, len(candidates.topics)),
             topic_sets=[frozenset(interests.topic_ids) for interests in subscribers],
             followed=followed,
@@ -268,14 +276,14 @@ class _Batch:
         return np.asarray(relevance, dtype=np.float32)
 
     def seen_before(self) -> np.ndarray:
-        """Subscribers x papers: True for papers of days up to the subscriber's ``since``."""
+        """Subscribers x papers: True for papers that arrived before the subscriber's ``since``."""
         since = np.array(
-            [s.since.toordinal() if s.since else 0 for s in self.subscribers], dtype=np.int64
+            [s.since.timestamp() if s.since else 0.0 for s in self.subscribers], dtype=np.float64
         )
         if not since.any():
             return np.zeros((len(self.subscribers), self.candidates.size), dtype=bool)
-        days = self.candidates.days
-        return (days[None, :] <= since[:, None]) & (days[None, :] > 0)
+        arrivals = self.candidates.arrivals
+        return (arrivals[None, :] <= since[:, None]) & (arrivals[None, :] > 0)
 
     def excluded(self) -> np.ndarray:
         """Subscribers x papers: True where the paper mentions a phrase the subscriber excluded."""
