@@ -125,11 +125,12 @@ def _shape_stencil(
 
 @lru_cache(maxsize=64)
 def _shell_stencil(
-    name: str, day: date, site_url: str, has_for_you: bool, has_trending: bool
+    name: str, day: date, site_url: str, has_for_you: bool, has_trending: bool, note: str
 ) -> Stencil:
-    """The digest around its papers (shell.html or shell.txt) for one day and shape."""
+    """The digest around its papers (shell.html or shell.txt) for one day, shape and
+    editors' note (a note edited during the day makes a new shell)."""
     html = name.endswith(".html")
-    context = {"day": day, "has_for_you": has_for_you, "has_trending": has_trending}
+    context = {"day": day, "has_for_you": has_for_you, "has_trending": has_trending, "note": note}
     return Stencil.render(
         f"emails/digest/{name}",
         context,
@@ -276,7 +277,7 @@ def render_digest(
 
 
 def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
-    picks, topics = content or Content.of(digest)
+    picks, topics, note = content or Content.of(digest)
     site_url = settings.SITE_URL
     feedback, save, tracked, digest_id = links.feedback, links.save, links.tracked, links.digest_id
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
@@ -306,7 +307,7 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
             _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(values)
         )
     subscriber = digest.subscriber
-    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]))
+    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), note)
     values = {
         "view_url": links.view,
         "interests": interests_phrase(topics, subscriber.keywords),
