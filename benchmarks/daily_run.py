@@ -59,9 +59,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from datetime import date
+from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.mail.backends.base import BaseEmailBackend
 
@@ -110,7 +112,15 @@ def timed(stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def make_subscribers(count: int) -> None:
+def time_zones(count: int) -> list[str]:
+    """``count`` (at most 24) IANA zones a whole hour apart from UTC-11 on, without DST."""
+    offsets = range(-11, -11 + min(count, 24))
+    # Etc/GMT+N is N hours *behind* UTC (POSIX signs).
+    return [f"Etc/GMT{-offset:+d}" if offset else "UTC" for offset in offsets]
+
+
+def make_subscribers(count: int, zones: Sequence[str] = ()) -> None:
+    """``count`` active readers; with ``zones``, spread over them in turn (07:00 local)."""
     from django.db import connection
 
     from papers.models import Topic
@@ -131,6 +141,7 @@ def make_subscribers(count: int) -> None:
                 email=f"reader{n}@example.org",
                 status=Subscriber.Status.ACTIVE,
                 keywords=rng.sample(KEYWORDS, rng.randint(0, 5)),
+                **({"time_zone": zones[n % len(zones)]} if zones else {}),
             )
             for n in range(count)
         ],
@@ -293,21 +304,35 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
-def run_on_workers(count: int, workers: int, redis_url: str) -> dict[str, float]:
+def local_hour_ticks(zones: Sequence[str]) -> list[datetime]:
+    """The hourly runs (UTC) at which the readers of ``zones`` reach 07:00 on ``DAY``."""
+    return sorted({datetime.combine(DAY, dt_time(7), ZoneInfo(zone)) for zone in zones})
+
+
+def run_on_workers(count: int, workers: int, redis_url: str, zones: int) -> dict[str, float]:
     import redis
 
     from subscriptions.models import Digest
     from subscriptions.tasks import send_digests
 
     redis.Redis.from_url(redis_url).flushdb()
-    make_subscribers(count)
+    names = time_zones(zones) if zones else []
+    make_subscribers(count, names)
     with tempfile.TemporaryDirectory(prefix="daily_run_workers_") as name:
         log_dir = Path(name)
         processes = start_workers(workers, log_dir)
         try:
             wait_until_ready(processes, log_dir)
             started = time.perf_counter()
-            send_digests.delay("daily", DAY.isoformat())
+            if names:
+                from subscriptions.tasks import send_due_digests
+
+                # Each zone's hourly run, one after the other without the hour between: the
+                # whole day's work, as the beat would hand it out over the day.
+                for tick in local_hour_ticks(names):
+                    send_due_digests.delay(tick.isoformat())
+            else:
+                send_digests.delay("daily", DAY.isoformat())
             wait_until_finished(count, processes, log_dir)
             total = time.perf_counter() - started
             rss = [peak_rss_mb(worker.pid) for worker in processes]
@@ -329,14 +354,15 @@ def run_on_workers(count: int, workers: int, redis_url: str) -> dict[str, float]
     }
 
 
-def report_on_workers(sizes: list[int], workers: int, redis_url: str) -> int:
-    print(f"celery workers: {workers}; broker: {redis_url}")
+def report_on_workers(sizes: list[int], workers: int, redis_url: str, zones: int) -> int:
+    spread = f"; readers over {zones} time zones, hourly runs" if zones else ""
+    print(f"celery workers: {workers}; broker: {redis_url}{spread}")
     print(
         " ".join(f"{h:>11}" for h in ["subscribers", "sent", "total"]),
         f"{'digests/s':>10} {'RSS MB max':>10} {'RSS MB sum':>10}",
     )
     for size in sizes:
-        row = run_on_workers(size, workers, redis_url)
+        row = run_on_workers(size, workers, redis_url, zones)
         print(
             f"{row['subscribers']:>11,} {row['sent']:>11,} {row['total']:>11,.2f}",
             f"{row['per_s']:>10,.0f} {row['rss_max_mb']:>10,.0f} {row['rss_sum_mb']:>10,.0f}",
@@ -372,10 +398,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="run each size this many times, each in a fresh process, and mark the median",
     )
+    parser.add_argument(
+        "--time-zones",
+        type=int,
+        default=0,
+        help="with --celery-workers: spread the readers over this many time zones (at most "
+        "24, an hour apart) and queue each zone's hourly run instead of one run for all",
+    )
     parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.celery_workers and not arguments.database_url.startswith("postgres"):
         parser.error("--celery-workers needs a PostgreSQL --database-url")
+    if arguments.time_zones and not arguments.celery_workers:
+        parser.error("--time-zones goes with --celery-workers")
     os.environ["DATABASE_URL"] = arguments.database_url
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     # This module runs as __main__: the backend must be the one whose timings are printed.
@@ -404,7 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not arguments.row_only:
         print(f"database: {connection.vendor}; papers: {arguments.papers}; day: {DAY}")
     if arguments.celery_workers:
-        return report_on_workers(sizes, arguments.celery_workers, arguments.redis_url)
+        return report_on_workers(
+            sizes, arguments.celery_workers, arguments.redis_url, arguments.time_zones
+        )
 
     digests.vectorise_candidates = timed("vectorise", digests.vectorise_candidates)
     digests.rank_papers_for = timed("rank", digests.rank_papers_for)

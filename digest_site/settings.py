@@ -281,6 +281,10 @@ FETCH_USER_AGENT = env_str(
     "FETCH_USER_AGENT", "PaperDigest/0.1 (+https://github.com/paper-digest; digest@localhost)"
 )
 HF_DAILY_PAPERS_URL = "https://huggingface.co/api/daily_papers?date={date}"
+# Each ingest of today's list of a one-list-a-day source (Hugging Face) also reads the lists
+# of this many days before it again: their upvotes are observed while they still move, which
+# is what "Trending" (growth over 24 h and 7 days) is measured from.
+TRENDING_DAYS = env_int("TRENDING_DAYS", 7, minimum=0)
 ARXIV_LISTING_URL = "https://arxiv.org/list/{category}/new"
 ARXIV_CATEGORIES = env_list("ARXIV_CATEGORIES", "cs.LG,cs.CV,cs.CL,cs.AI,cs.IR")
 
@@ -388,8 +392,10 @@ DIGESTS: dict[str, Any] = {
     "TRENDING_COUNT": env_int("DIGEST_TRENDING_COUNT", 3, minimum=0),
     # With no match for a subscriber: "skip" (no email) or "note" ("nothing new" + trending).
     "WHEN_EMPTY": env_choice("DIGEST_WHEN_EMPTY", "skip", ("skip", "note")),
-    # Papers featured (or published) this many days back are candidates.
-    "CANDIDATE_DAYS": {"daily": 3, "weekly": 7},
+    # Papers featured (or published) this many days back are candidates, if they arrived
+    # after the reader's last digest was built. A week is 8 days: what the listing of the
+    # last digest's day brought after it was built goes into the next one.
+    "CANDIDATE_DAYS": {"daily": 3, "weekly": 8},
     # Subscribers per batch (a worker task): built in one transaction, then sent.
     "BATCH_SIZE": env_int("DIGEST_BATCH_SIZE", 1000, minimum=1),
     # Emails in flight at once per worker process, each thread over its own ESP connection:
@@ -411,7 +417,12 @@ DIGESTS: dict[str, Any] = {
     "MAX_SEND_RETRIES": 6,
     "RETRY_BASE_SECONDS": env_int("DIGEST_RETRY_BASE_SECONDS", 60, minimum=1),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
-    # Beat schedule created by migration (editable in the admin afterwards).
+    # The hourly run sends a reader's digest once their local hour has come, and up to this
+    # many hours later (it was missed: the beat or the workers were down); later, the day
+    # goes without.
+    "CATCH_UP_HOURS": env_int("DIGEST_CATCH_UP_HOURS", 6, minimum=1, maximum=24),
+    # The send hour and weekday of readers subscribed before each chose theirs (migration
+    # 0024 gave them these, in UTC).
     "HOUR_UTC": env_int("DIGEST_HOUR_UTC", 7, minimum=0, maximum=23),
     "WEEKDAY": env_day_of_week("DIGEST_WEEKDAY", "1"),  # crontab day_of_week: 1 = Monday
 }

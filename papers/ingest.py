@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -100,27 +101,45 @@ def ingest_source(
     """Ingest a registered source (``SOURCE_NAMES``) for a day: one list, or one per category.
 
     ``day`` defaults to today for a source with one list a day (Hugging Face) and to the
-    latest listing for a source listed per category (arXiv's "new" page). Each category is
-    its own document and transaction: one failing does not undo the others, but the failure
-    is raised (after the rest were tried) so the caller sees it. An unknown source raises
-    ``IngestError``.
+    latest listing for a source listed per category (arXiv's "new" page). Today's list of a
+    one-list-a-day source comes with the lists of the ``TRENDING_DAYS`` days before it, read
+    again to observe their upvotes as they move. Each category or day is its own document
+    and transaction: one failing does not undo the others, but the failure is raised (after
+    the rest were tried) so the caller sees it. An unknown source raises ``IngestError``.
     """
     try:
         chosen = source_named(source)
     except LookupError as error:
         raise IngestError(str(error)) from None
     if not chosen.per_category:
-        day = day or timezone.localdate()
-        url = _listing_url(source=chosen, day=day)
-        return [ingest_location(location=url, listing_date=day)]
+        if day is not None:
+            return [
+                ingest_location(location=_listing_url(source=chosen, day=day), listing_date=day)
+            ]
+        today = timezone.localdate()
+        days = [today - timedelta(days=back) for back in range(settings.TRENDING_DAYS + 1)]
+        return _ingest_each([(_listing_url(source=chosen, day=listed), listed) for listed in days])
     if not categories:
         raise IngestError(f"no {chosen.label} categories given")
-    results: list[IngestResult] = []
+    locations = []
     failures: list[str] = []
     for category in categories:
         try:
-            url = _listing_url(source=chosen, day=day, category=category)
-            results.append(ingest_location(location=url, listing_date=day))
+            locations.append((_listing_url(source=chosen, day=day, category=category), day))
+        except IngestError as error:
+            failures.append(str(error))
+    return _ingest_each(locations, failures=failures)
+
+
+def _ingest_each(
+    locations: list[tuple[str, date | None]], *, failures: list[str] | None = None
+) -> list[IngestResult]:
+    """Ingest each (location, listing date) on its own; raise every failure at the end."""
+    failures = list(failures or [])
+    results: list[IngestResult] = []
+    for location, listing_date in locations:
+        try:
+            results.append(ingest_location(location=location, listing_date=listing_date))
         except IngestError as error:
             failures.append(str(error))
     if failures:
@@ -270,7 +289,7 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
             )
             continue
         if paper is None:
-            paper = Paper(**row.values, upvotes=row.upvotes or 0)
+            paper = Paper(**row.values, upvotes=row.upvotes or 0, arrived_at=now)
             paper.analyse()
             to_create.append((paper, row.upvotes))
             # A later row with the same title but no arXiv id is the same paper.
@@ -280,6 +299,10 @@ def _upsert(rows: list[_Row], *, source: str, result: IngestResult) -> None:
         if changes & {"title", "abstract"}:
             paper.analyse()
             changes.add("terms")
+        if "featured_on" in changes:
+            # Featured on a later day: news again to readers whose digest was built before.
+            paper.arrived_at = now
+            changes.add("arrived_at")
         if row.upvotes is not None and row.upvotes != paper.upvotes:
             paper.upvotes = row.upvotes
             changes.add("upvotes")

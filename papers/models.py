@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .sources import source_choices
 from .text import one_line_summary, stored_terms
@@ -53,6 +54,13 @@ class Paper(models.Model):
         blank=True,
         editable=False,
         help_text="The title and abstract as ranking reads them (papers.text.stored_terms).",
+    )
+    arrived_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When a listing brought the paper to us: first stored, or featured on a "
+        "later day than before. A paper is new to a reader if it arrived after their last "
+        "digest was built.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -106,12 +115,43 @@ def neighbour_days(*, day: date) -> tuple[date | None, date | None]:
     return earlier, later
 
 
-def papers_featured_on(*, day: date, topic: Topic | None = None) -> QuerySet[Paper]:
-    """The visible papers featured on ``day`` (about ``topic``), pinned then most upvoted."""
-    papers = visible_papers().filter(featured_on=day)
+# The orders of a day's papers on the home page, the default first: what each is called.
+PAPER_ORDERS = {"trending": "Trending", "top": "Top", "week": "This week"}
+WEEK_DAYS = 7
+
+
+def papers_featured_on(
+    *, day: date, topic: Topic | None = None, order: str = "trending"
+) -> QuerySet[Paper]:
+    """The visible papers featured on ``day`` (about ``topic``), pinned first, then by
+    ``order`` (one of ``PAPER_ORDERS``), each annotated with ``growth``:
+
+    - "trending": upvotes gained in the 24 hours up to ``day``'s end (or now), ties by total;
+    - "top": total upvotes;
+    - "week": the papers of the 7 days up to ``day``, by upvotes gained over those 7 days,
+      ties by total.
+    """
+    if order not in PAPER_ORDERS:
+        raise ValueError(f"unknown order {order!r}: one of {', '.join(PAPER_ORDERS)}")
+    papers = visible_papers()
+    if order == "week":
+        papers = papers.filter(featured_on__range=(day - timedelta(days=WEEK_DAYS - 1), day))
+    else:
+        papers = papers.filter(featured_on=day)
     if topic is not None:
         papers = about_topic(papers, topic=topic)
-    return with_shown_tags(papers.order_by("-pinned", "-upvotes", "id"))
+    hours = 24 * (WEEK_DAYS if order == "week" else 1)
+    growing = with_growth(papers, hours=hours, now=growth_until(day=day))
+    if order == "top":
+        return with_shown_tags(growing.order_by("-pinned", "-upvotes", "id"))
+    return with_shown_tags(growing.order_by("-pinned", "-growth", "-upvotes", "id"))
+
+
+def growth_until(*, day: date, now: datetime | None = None) -> datetime:
+    """The moment growth is measured up to for ``day`` (a digest's, a page's): now, for
+    today; the end of ``day`` (UTC) for a day gone by, whatever day it is asked on."""
+    now = now or timezone.now()
+    return min(now, datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC))
 
 
 def search_papers(*, query: str, topic: Topic | None = None) -> QuerySet[Paper]:
@@ -134,14 +174,20 @@ class Growth(TypedDict):
 def with_growth(
     papers: QuerySet[Paper], *, hours: float = 24, now: datetime | None = None
 ) -> QuerySet[WithAnnotations[Paper, Growth]]:
-    """``papers`` annotated with ``growth``: upvotes gained over the last ``hours``.
+    """``papers`` annotated with ``growth``: upvotes gained over the ``hours`` up to ``now``
+    (default: the present), from upvote observations only.
 
-    Measured from the last count seen before the window opened (zero if none was).
+    The gain runs from the last count observed before the window opened (or, for a paper
+    first observed inside the window, from that first count) to the last count observed by
+    ``now``. A paper observed once has no growth; one never observed has none either.
     """
-    before = (now or timezone.now()) - timedelta(hours=hours)
-    baseline = (
-        UpvoteObservation.objects.filter(paper=OuterRef("pk"), observed_at__lt=before)
-        .order_by("-observed_at")
-        .values("upvotes")[:1]
+    until = now or timezone.now()
+    before = until - timedelta(hours=hours)
+    observed = UpvoteObservation.objects.filter(paper=OuterRef("pk"), observed_at__lte=until)
+    latest = observed.order_by("-observed_at").values("upvotes")[:1]
+    opening = observed.filter(observed_at__lt=before).order_by("-observed_at").values("upvotes")
+    first = observed.order_by("observed_at").values("upvotes")[:1]
+    baseline = Coalesce(Subquery(opening[:1]), Subquery(first))
+    return papers.annotate(
+        growth=Coalesce(Subquery(latest) - baseline, Value(0), output_field=IntegerField())
     )
-    return papers.annotate(growth=F("upvotes") - Coalesce(Subquery(baseline), 0))

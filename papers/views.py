@@ -16,6 +16,7 @@ from django.views.decorators.http import require_safe
 
 from .models import Topic
 from .selectors import (
+    PAPER_ORDERS,
     day_note,
     featured_days,
     latest_featured_day,
@@ -50,7 +51,8 @@ def _cached(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 @require_safe
 @_cached
 def paper_list(request: HttpRequest) -> HttpResponse:
-    """The papers of a day (the latest by default), most upvoted first; or search results."""
+    """The papers of a day (the latest by default), trending first (``?order=`` top or
+    week for the others); or search results."""
     topics = list(Topic.objects.order_by("name"))
     slug = request.GET.get("topic", "")
     topic = next((t for t in topics if t.slug == slug), None)
@@ -63,9 +65,12 @@ def paper_list(request: HttpRequest) -> HttpResponse:
         context["papers"] = list(search_papers(query=query, topic=topic))
         return render(request, "papers/paper_list.html", context)
 
+    order = request.GET.get("order") or next(iter(PAPER_ORDERS))
+    if order not in PAPER_ORDERS:
+        raise Http404("No such order.")
     day = _requested_day(request) or latest_featured_day()
     if day is not None:
-        context.update(_day_context(day, topic))
+        context.update(_day_context(day, topic, order))
     return render(request, "papers/paper_list.html", context)
 
 
@@ -101,12 +106,15 @@ def digest_index(request: HttpRequest) -> HttpResponse:
     return render(request, "papers/digest_index.html", {"page": page})
 
 
-def _day_context(day: date, topic: Topic | None) -> dict[str, object]:
+def _day_context(day: date, topic: Topic | None, order: str = "trending") -> dict[str, object]:
     previous_day, next_day = neighbour_days(day=day)
     return {
         "day": day,
         "note": day_note(day=day),
-        "papers": list(papers_featured_on(day=day, topic=topic)),
+        "order": order,
+        "orders": PAPER_ORDERS,
+        "growth_span": "this week" if order == "week" else "in 24 h",
+        "papers": list(papers_featured_on(day=day, topic=topic, order=order)),
         "previous_day": previous_day,
         "next_day": next_day,
     }

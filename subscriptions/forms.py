@@ -10,7 +10,14 @@ from django import forms
 from papers.models import Topic
 from subscriptions.addresses import clean_address
 from subscriptions.matching.interests import Interests, InterestsError, clean_interests
-from subscriptions.models import Subscriber
+from subscriptions.models import Subscriber, Weekday
+from subscriptions.timezones import (
+    DEFAULT_SEND_HOUR,
+    DEFAULT_SEND_WEEKDAY,
+    DEFAULT_TIME_ZONE,
+    SendTime,
+    time_zone_names,
+)
 
 _SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.
@@ -70,8 +77,46 @@ class InterestsForm(forms.Form):
         initial=Subscriber.Frequency.DAILY,
         widget=forms.RadioSelect,
     )
+    # When it comes. Not required: a form posted without them (an old page, a script) gets
+    # the defaults. The time zone select works without JavaScript; a few lines of it pre-fill
+    # the browser's own zone on the sign-up page (static/send-time.js).
+    send_hour = forms.TypedChoiceField(
+        label="At",
+        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial=DEFAULT_SEND_HOUR,
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=lambda: [(name, name.replace("_", " ")) for name in time_zone_names()],
+        required=False,
+        initial=DEFAULT_TIME_ZONE,
+    )
+    send_weekday = forms.TypedChoiceField(
+        label="Day of the week",
+        choices=Weekday.choices,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial=DEFAULT_SEND_WEEKDAY,
+    )
 
     interests: Interests
+    # What a field the form was posted without stands for: the defaults, or the reader's own.
+    send_time_before = SendTime()
+
+    @property
+    def send_time(self) -> SendTime:
+        """The send time chosen (``send_time_before`` for fields the form was posted without)."""
+        data = self.cleaned_data
+        default = self.send_time_before
+        return SendTime(
+            hour=default.hour if data.get("send_hour") is None else data["send_hour"],
+            time_zone=data.get("time_zone") or default.time_zone,
+            weekday=data.get("send_weekday") or default.weekday,
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -95,13 +140,28 @@ class InterestsForm(forms.Form):
 class SubscribeForm(InterestsForm):
     """The public sign-up form: an address and interests, plus a honeypot for bots."""
 
-    field_order = ["email", "topics", "keywords", "authors", "frequency"]
+    field_order = [
+        "email",
+        "topics",
+        "keywords",
+        "authors",
+        "frequency",
+        "send_weekday",
+        "send_hour",
+        "time_zone",
+    ]
 
     email = AddressField(
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@lab.org"})
     )
     # People never see this field; bots fill every field they find.
     website = forms.CharField(required=False, label="Leave this empty")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            # A fresh page: the script may put the browser's zone in place of the default.
+            self.fields["time_zone"].widget.attrs["data-browser-time-zone"] = ""
 
     @property
     def is_bot(self) -> bool:
@@ -111,7 +171,16 @@ class SubscribeForm(InterestsForm):
 class PreferencesForm(InterestsForm):
     """Everything a subscriber can change from the link in their emails."""
 
-    field_order = ["topics", "keywords", "authors", "excluded_keywords", "frequency"]
+    field_order = [
+        "topics",
+        "keywords",
+        "authors",
+        "excluded_keywords",
+        "frequency",
+        "send_weekday",
+        "send_hour",
+        "time_zone",
+    ]
 
     excluded_keywords = forms.CharField(
         label="Never show me papers mentioning",
@@ -129,8 +198,17 @@ class PreferencesForm(InterestsForm):
             "authors": ", ".join(subscriber.authors),
             "excluded_keywords": ", ".join(subscriber.excluded_keywords),
             "frequency": subscriber.frequency,
+            "send_hour": subscriber.send_hour,
+            "time_zone": subscriber.time_zone,
+            "send_weekday": subscriber.send_weekday,
         }
-        return cls(data=data, initial=initial)
+        form = cls(data=data, initial=initial)
+        form.send_time_before = SendTime(
+            hour=subscriber.send_hour,
+            time_zone=subscriber.time_zone,
+            weekday=subscriber.send_weekday,
+        )
+        return form
 
 
 class ResendForm(forms.Form):

@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from papers.models import Topic
 from subscriptions.addresses import validate_address
+from subscriptions.timezones import (
+    DEFAULT_SEND_HOUR,
+    DEFAULT_SEND_WEEKDAY,
+    DEFAULT_TIME_ZONE,
+    validate_time_zone,
+)
 
 
 def _new_key() -> str:
     return secrets.token_urlsafe(16)
+
+
+class Weekday(models.IntegerChoices):
+    """Days of the week as ISO numbers them (Monday = 1)."""
+
+    MONDAY = 1, "Monday"
+    TUESDAY = 2, "Tuesday"
+    WEDNESDAY = 3, "Wednesday"
+    THURSDAY = 4, "Thursday"
+    FRIDAY = 5, "Friday"
+    SATURDAY = 6, "Saturday"
+    SUNDAY = 7, "Sunday"
 
 
 class SubscriberQuerySet(models.QuerySet):
@@ -84,6 +104,23 @@ class Subscriber(models.Model):
     # between); SOFT_BOUNCE_LIMIT of them suppress the address (subscriptions/webhooks.py).
     soft_bounces = models.PositiveSmallIntegerField(default=0, editable=False)
     last_soft_bounce_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the digest goes out, in the reader's own time (subscriptions/delivery/schedule.py).
+    send_hour = models.PositiveSmallIntegerField(
+        default=DEFAULT_SEND_HOUR,
+        validators=[MaxValueValidator(23)],
+        help_text="Local hour (0-23) the digest is sent at.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text="IANA time zone of the send hour, e.g. Europe/Paris.",
+    )
+    send_weekday = models.PositiveSmallIntegerField(
+        choices=Weekday.choices,
+        default=DEFAULT_SEND_WEEKDAY,
+        help_text="Weekly readers: the day of the week the digest is sent on.",
+    )
     tracking = models.BooleanField(
         default=True,
         help_text="Count opens and clicks (links go through our redirect); off: direct links.",
@@ -148,11 +185,19 @@ class DigestBatch(models.Model):
     resume_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     requeued = models.PositiveSmallIntegerField(default=0, help_text="Times the sweep requeued it.")
+    slot = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="Which readers of the range it holds (subscriptions/delivery/schedule.py): "
+        "empty for all, hour:H, or at:YYYY-MM-DDTHH for those due at that UTC hour.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "first_id", "last_id"], name="digest_batch_range"
+                fields=["run", "slot", "first_id", "last_id"], name="digest_batch_slot_range"
             )
         ]
         indexes = [models.Index(fields=["done_at", "queued_at"], name="digest_batch_open")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from celery import shared_task
@@ -16,7 +16,9 @@ from subscriptions.delivery import retention
 from subscriptions.delivery.counts import recent_periods, recount
 from subscriptions.delivery.recovery import recover
 from subscriptions.delivery.runs import finish_run, process_batch, retry_batch_later, start_run
+from subscriptions.delivery.schedule import due_runs, hour_slot
 from subscriptions.delivery.sending import mark_stale_claims_unknown, send_pending_digests
+from subscriptions.models import Subscriber
 from subscriptions.people import preferences
 from subscriptions.people.signup import owed_confirmation_ids, resend_confirmation, settle_signup
 
@@ -109,26 +111,53 @@ def send_owed_confirmations() -> int:
 
 
 @shared_task(acks_late=True)
-def send_digests(frequency: str = "daily", day: str | None = None) -> int:
-    """Start a day's run: one ``send_digest_batch`` task per batch of subscribers.
+def send_due_digests(at: str | None = None) -> int:
+    """Every hour: start the runs of the readers whose local hour has come (``at``: an ISO
+    UTC time, default now), daily and weekly; one ``send_digest_batch`` task per batch.
+
+    Safe to run twice: a reader with their period's digest is in no batch the second time.
+    """
+    moment = datetime.fromisoformat(at) if at else timezone.now()
+    batches = 0
+    for frequency in Subscriber.Frequency.values:
+        for due in due_runs(at=moment, frequency=frequency):
+            batches += _queue_run(day=due.day, frequency=frequency, slot=due.slot)
+    return batches
+
+
+@shared_task(acks_late=True)
+def send_digests(frequency: str = "daily", day: str | None = None, hour: int | None = None) -> int:
+    """Start a day's run for every reader of ``frequency`` whatever their hour (or those
+    whose local hour is ``hour``): one ``send_digest_batch`` task per batch of subscribers.
 
     Safe to run twice: a batch whose digests exist builds nothing and sends only what is
     still pending.
     """
     run_day = date.fromisoformat(day) if day else timezone.localdate()
+    slot = hour_slot(hour) if hour is not None else ""
+    return _queue_run(day=run_day, frequency=frequency, slot=slot)
+
+
+def _queue_run(*, day: date, frequency: str, slot: str) -> int:
     batches = 0
-    for first_id, last_id in start_run(day=run_day, frequency=frequency):
-        send_digest_batch.delay(run_day.isoformat(), frequency, first_id, last_id)
+    for first_id, last_id in start_run(day=day, frequency=frequency, slot=slot):
+        send_digest_batch.delay(day.isoformat(), frequency, first_id, last_id, slot)
         batches += 1
-    finish_run(day=run_day, frequency=frequency)
+    finish_run(day=day, frequency=frequency)
     return batches
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: int) -> dict:
+def send_digest_batch(
+    self, day: str, frequency: str, first_id: int, last_id: int, slot: str = ""
+) -> dict:
     """Build and send one batch; retry later while the ESP reports passing failures."""
     built, report = process_batch(
-        day=date.fromisoformat(day), frequency=frequency, first_id=first_id, last_id=last_id
+        day=date.fromisoformat(day),
+        frequency=frequency,
+        first_id=first_id,
+        last_id=last_id,
+        slot=slot,
     )
     if report.retry_later and not report.paused:
         limits = settings.DIGESTS
@@ -142,6 +171,7 @@ def send_digest_batch(self, day: str, frequency: str, first_id: int, last_id: in
                 first_id=first_id,
                 last_id=last_id,
                 seconds=countdown,
+                slot=slot,
             )
             raise self.retry(countdown=countdown)
         logger.error(
@@ -158,8 +188,8 @@ def recover_sending() -> dict:
     """Every minute: queue again what dead workers left (see ``delivery/recovery.py``)."""
     found = recover()
     recount(recent_periods())  # events, retries and resends move digests after their run
-    for day, frequency, first_id, last_id in found.batches:
-        send_digest_batch.delay(day.isoformat(), frequency, first_id, last_id)
+    for day, frequency, first_id, last_id, slot in found.batches:
+        send_digest_batch.delay(day.isoformat(), frequency, first_id, last_id, slot)
     for period, first_id, last_id in found.resend_ranges:
         send_pending_batch.delay(period, first_id, last_id)
     return {

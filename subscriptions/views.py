@@ -82,6 +82,7 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
         email=form.cleaned_data["email"],
         interests=form.interests,
         frequency=form.cleaned_data["frequency"],
+        send_time=form.send_time,
     )
     # Queued whatever the outcome (the task decides what, if anything, to send): the request
     # takes the same time for a new, pending, confirmed or suppressed address.
@@ -197,7 +198,10 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
         form = PreferencesForm.for_subscriber(subscriber, data=request.POST)
         if form.is_valid():
             set_interests(
-                subscriber, interests=form.interests, frequency=form.cleaned_data["frequency"]
+                subscriber,
+                interests=form.interests,
+                frequency=form.cleaned_data["frequency"],
+                send_time=form.send_time,
             )
             messages.success(request, "Saved. Your next digest follows these preferences.")
             return redirect(request.path)

@@ -2,7 +2,7 @@
 
 A batch of subscribers (a contiguous id range) is built in one transaction: a ``Digest``
 per subscriber and period (the database refuses a second one) with its ``DigestItem`` rows
-in two sections, "For you" (the ranking's picks) and "Trending today" (the most upvoted
+in two sections, "For you" (the ranking's picks) and "Trending" (the fastest rising
 papers of the day not already picked). A paper already sent to a subscriber is never
 picked again (and the database refuses it too).
 """
@@ -21,7 +21,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q, QuerySet
 
 from papers.models import Paper
-from papers.selectors import visible_papers, with_shown_tags
+from papers.selectors import growth_until, visible_papers, with_shown_tags
+from subscriptions.delivery.schedule import period_of, readers_in_slot
 from subscriptions.delivery.selectors import in_id_range
 from subscriptions.matching.candidates import (
     CandidateSet,
@@ -44,14 +45,6 @@ from subscriptions.models import (
 logger = logging.getLogger(__name__)
 
 _TRENDING_POOL = 50
-
-
-def period_of(*, day: date, frequency: str) -> str:
-    """The period a digest of ``day`` belongs to: "2025-11-06", or "2025-W45" for weekly."""
-    if frequency == Subscriber.Frequency.WEEKLY:
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return day.isoformat()
 
 
 def candidate_window(*, day: date, frequency: str) -> tuple[date, date]:
@@ -91,8 +84,14 @@ def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
     cached = _candidate_cache.get((day, frequency))
     if cached and cached[0] == fingerprint:
         return cached[1]
+    weekly = frequency == Subscriber.Frequency.WEEKLY
     candidates = vectorise_candidates(
-        papers=candidate_papers(papers=papers), topics=topic_profiles(), today=day
+        papers=candidate_papers(
+            papers=papers, now=growth_until(day=day), hours=7 * 24 if weekly else None
+        ),
+        topics=topic_profiles(),
+        today=day,
+        growth_span="this week" if weekly else "in 24 h",
     )
     _candidate_cache.clear()
     _candidate_cache[(day, frequency)] = (fingerprint, candidates)
@@ -102,15 +101,22 @@ def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
 _LAST_ID = 2**62
 
 
-def subscriber_id_ranges(*, frequency: str, size: int) -> Iterator[tuple[int, int]]:
-    """(first id, last id) ranges that tile all ids, each holding ``size`` active subscribers.
+def subscriber_id_ranges(
+    *, frequency: str, size: int, readers: QuerySet[Subscriber] | None = None
+) -> Iterator[tuple[int, int]]:
+    """(first id, last id) ranges that tile all ids, each holding ``size`` active subscribers
+    (of ``readers``, when given: those a run's slot names).
 
     Keyset paging: only ids are read, ``size`` at a time, so the subscribers are never all
     loaded at once. The ranges leave no gap, so a digest built earlier for someone who has
     since left still falls in a batch (and is marked skipped rather than left pending).
     """
     after = 0
-    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
+    active: QuerySet[Subscriber] = (
+        readers
+        if readers is not None
+        else Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
+    )
     while True:
         ids = list(active.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:size])
         if len(ids) < size:
@@ -167,8 +173,11 @@ def _is_empty(for_you: list[RankedPaper], trending: list[RankedPaper]) -> bool:
     return not for_you and (settings.DIGESTS["WHEN_EMPTY"] == "skip" or not trending)
 
 
-def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
-    """Build the digests of the active subscribers with ids in [first_id, last_id].
+def build_digest_batch(
+    *, day: date, frequency: str, first_id: int, last_id: int, slot: str = ""
+) -> BuildResult:
+    """Build the digests of the active subscribers with ids in [first_id, last_id] that
+    ``slot`` names (``schedule.py``; all of them by default).
 
     Subscribers who already have this period's digest are left alone, so running a batch
     twice builds nothing the second time. A subscriber with nothing to read gets a
@@ -176,7 +185,7 @@ def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int
     """
     period = period_of(day=day, frequency=frequency)
     try:
-        return _build(day, frequency, period, first_id, last_id)
+        return _build(day, frequency, period, first_id, last_id, slot)
     except IntegrityError:
         # Another copy of this batch built the same digests a moment earlier (its commit fell
         # between our look and our write). Nothing of ours was kept; theirs stand.
@@ -184,10 +193,12 @@ def build_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int
         return BuildResult()
 
 
-def _build(day: date, frequency: str, period: str, first_id: int, last_id: int) -> BuildResult:
+def _build(
+    day: date, frequency: str, period: str, first_id: int, last_id: int, slot: str
+) -> BuildResult:
     result = BuildResult()
     with transaction.atomic():
-        rows = _unbuilt(period, frequency, first_id, last_id, lock=True)
+        rows = _unbuilt(day, frequency, first_id, last_id, slot, lock=True)
         if not rows:
             return result
         plan = _plan(day=day, frequency=frequency, rows=rows)
@@ -268,19 +279,23 @@ def _insert_items(rows: Iterable[tuple]) -> None:
             )
 
 
-def preview_digest_batch(*, day: date, frequency: str, first_id: int, last_id: int) -> BuildResult:
+def preview_digest_batch(
+    *, day: date, frequency: str, first_id: int, last_id: int, slot: str = ""
+) -> BuildResult:
     """What ``build_digest_batch`` would build, without writing anything."""
-    rows = _unbuilt(period_of(day=day, frequency=frequency), frequency, first_id, last_id)
+    rows = _unbuilt(day, frequency, first_id, last_id, slot)
     plan = _plan(day=day, frequency=frequency, rows=rows)
     empty = sum(_is_empty(f, t) for f, t in zip(plan.for_you, plan.trending, strict=True))
     return BuildResult(built=len(rows) - empty, empty=empty)
 
 
 def _unbuilt(
-    period: str, frequency: str, first_id: int, last_id: int, *, lock: bool = False
+    day: date, frequency: str, first_id: int, last_id: int, slot: str, *, lock: bool = False
 ) -> list[tuple]:
-    """(id, keywords, authors, excluded) of active subscribers in the range without a digest."""
-    subscribers = Subscriber.objects.all()
+    """(id, keywords, authors, excluded) of active subscribers in the range and the slot
+    without a digest for the period."""
+    period = period_of(day=day, frequency=frequency)
+    subscribers = readers_in_slot(Subscriber.objects.all(), day=day, frequency=frequency, slot=slot)
     if lock:
         # Row locks (skipped when taken) keep two workers from building the same subscriber;
         # whatever slips through is stopped by the unique (subscriber, period) constraint.
@@ -319,10 +334,11 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
     clicks = DigestClick.objects.filter(**{f"digest__{key}": value for key, value in ids.items()})
     for subscriber_id, paper_id in clicks.values_list("digest__subscriber_id", "paper_id"):
         clicked.setdefault(subscriber_id, []).append(paper_id)
-    last_day = dict(
+    # When their last digest that went out was built: what arrived later is new to them.
+    last_built = dict(
         Digest.objects.filter(**ids, status__in=[Digest.Status.SENT, Digest.Status.UNKNOWN])
         .values("subscriber_id")
-        .annotate(last=Max("day"))
+        .annotate(last=Max("created_at"))
         .values_list("subscriber_id", "last")
     )
     return [
@@ -332,7 +348,7 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
             keywords=tuple(keywords),
             authors=tuple(authors),
             excluded=tuple(excluded),
-            since=last_day.get(pk),
+            since=last_built.get(pk),
             liked=tuple(liked.get(pk, ())),
             disliked=tuple(disliked.get(pk, ())),
             saved=tuple(saved.get(pk, ())),
@@ -360,13 +376,17 @@ def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]
 
 
 def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:
-    """Candidate columns of the latest listed day (the whole window, weekly), most upvoted first."""
+    """Candidate columns of the latest listed day (the whole window, weekly), rising fastest
+    first (upvotes gained over 24 h, over the week for weekly), ties by total upvotes."""
     columns: Sequence[int] = range(candidates.size)
     if not weekly:
         listed = [d for d in candidates.days.tolist() if 0 < d <= day.toordinal()]
         latest = max(listed, default=0)
         columns = [c for c in columns if candidates.days[c] == latest]
-    order = sorted(columns, key=lambda c: (-candidates.papers[c].upvotes, candidates.paper_ids[c]))
+    papers = candidates.papers
+    order = sorted(
+        columns, key=lambda c: (-papers[c].growth, -papers[c].upvotes, candidates.paper_ids[c])
+    )
     return order[:_TRENDING_POOL]
 
 
@@ -377,7 +397,7 @@ def _trending_for(
     candidates: CandidateSet,
     trending: list[int],
 ) -> list[RankedPaper]:
-    """The day's most upvoted papers this subscriber has not had and did not exclude."""
+    """The day's fastest rising papers this subscriber has not had and did not exclude."""
     picked = {p.paper_id for p in for_you} | sent
     wanted = settings.DIGESTS["TRENDING_COUNT"]
     chosen: list[RankedPaper] = []

@@ -39,7 +39,8 @@ class Recovery:
     """What one sweep found: the batches and the ranges of digests to queue again."""
 
     marked_unknown: int = 0
-    batches: list[tuple[date, str, int, int]] = field(default_factory=list)
+    # (day, frequency, first id, last id, slot) of each batch to queue again
+    batches: list[tuple[date, str, int, int, str]] = field(default_factory=list)
     resent: int = 0
     resend_ranges: list[tuple[str, int, int]] = field(default_factory=list)
 
@@ -61,8 +62,8 @@ def recover(*, now: datetime | None = None) -> Recovery:
     return recovery
 
 
-def stalled_batches(*, now: datetime) -> list[tuple[date, str, int, int]]:
-    """Batches of recent, unpaused runs that are not done (nor waiting to retry) and either
+def stalled_batches(*, now: datetime) -> list[tuple[date, str, int, int, str]]:
+    """Recent batches of unpaused runs that are not done (nor waiting to retry) and either
     started and then showed no progress for ``STALL_MINUTES``, or were never started while
     their whole run showed none that long (a batch merely waiting its turn in the queue
     behind the others is not stalled). Each is taken (queued again now) so that the next
@@ -73,7 +74,8 @@ def stalled_batches(*, now: datetime) -> list[tuple[date, str, int, int]]:
         DigestBatch.objects.filter(
             done_at__isnull=True,
             queued_at__lt=cutoff,
-            run__started_at__gte=now - RECOVER_RUNS_FOR,
+            # Per batch: an hourly run's batches are recorded over a day and more.
+            created_at__gte=now - RECOVER_RUNS_FOR,
             run__paused_reason="",
         )
         .filter(Q(resume_at__isnull=True) | Q(resume_at__lt=cutoff))
@@ -88,7 +90,9 @@ def stalled_batches(*, now: datetime) -> list[tuple[date, str, int, int]]:
             queued_at=now, progress_at=None, requeued=F("requeued") + 1
         )
         if took:
-            taken.append((batch.day, batch.run.frequency, batch.first_id, batch.last_id))
+            taken.append(
+                (batch.day, batch.run.frequency, batch.first_id, batch.last_id, batch.slot)
+            )
     return taken
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import dark_mode_classes, email_of, inliner
-from subscriptions.models import Digest, DigestItem
+from subscriptions.models import Digest, DigestItem, Subscriber
 from subscriptions.people.tokens import click_token, digest_tokens
 
 _CLASS = re.compile(r' class="([^"]*)"')
@@ -125,12 +125,26 @@ def _shape_stencil(
 
 @lru_cache(maxsize=64)
 def _shell_stencil(
-    name: str, day: date, site_url: str, has_for_you: bool, has_trending: bool, note: str
+    name: str,
+    day: date,
+    site_url: str,
+    has_for_you: bool,
+    has_trending: bool,
+    weekly: bool = False,
+    note: str = "",
 ) -> Stencil:
     """The digest around its papers (shell.html or shell.txt) for one day, shape and
-    editors' note (a note edited during the day makes a new shell)."""
+    editors' note (a note edited during the day makes a new shell); a weekly digest speaks
+    of its week (the seven days up to ``day``)."""
     html = name.endswith(".html")
-    context = {"day": day, "has_for_you": has_for_you, "has_trending": has_trending, "note": note}
+    context = {
+        "day": day,
+        "week_start": day - timedelta(days=6),
+        "weekly": weekly,
+        "has_for_you": has_for_you,
+        "has_trending": has_trending,
+        "note": note,
+    }
     return Stencil.render(
         f"emails/digest/{name}",
         context,
@@ -152,6 +166,7 @@ def forget_stencils() -> None:
     for cache in (_paper_stencil, _paper_values, _shape_stencil, _shell_stencil, _short_title):
         cache.cache_clear()
     _short_day.cache_clear()
+    _short_week.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -171,15 +186,16 @@ def interests_phrase(topics: list[str], keywords: list[str]) -> str:
     return phrase
 
 
-def digest_subject(day: date, for_you_titles: list[str]) -> str:
-    """The first pick's title and how many more, on one line."""
+def digest_subject(day: date, for_you_titles: list[str], *, weekly: bool = False) -> str:
+    """The first pick's title and how many more, on one line, with the day (or, weekly,
+    the week's dates: the seven days up to ``day``)."""
     if for_you_titles:
         lead = _short_title(for_you_titles[0])
         if len(for_you_titles) > 1:
             lead += f" and {len(for_you_titles) - 1} more"
     else:
-        lead = "Nothing new in your topics"
-    return f"{lead} · Paper Digest {_short_day(day)}"
+        lead = f"Nothing new in your topics{' this week' if weekly else ''}"
+    return f"{lead} · Paper Digest {_short_week(day) if weekly else _short_day(day)}"
 
 
 # Many readers share a first pick and every one a day: each is formatted once.
@@ -191,6 +207,19 @@ def _short_title(title: str) -> str:
 @lru_cache(maxsize=64)
 def _short_day(day: date) -> str:
     return date_format(day, "M j")
+
+
+_EN_DASH = "\u2013"  # between the dates of a range, as typesetting has it
+
+
+@lru_cache(maxsize=64)
+def _short_week(day: date) -> str:
+    """ "Nov 4-10", or "Oct 29 - Nov 4" across months (with en dashes): the seven days up
+    to ``day``."""
+    start = day - timedelta(days=6)
+    if start.month == day.month:
+        return f"{_short_day(start)}{_EN_DASH}{day.day}"
+    return f"{_short_day(start)} {_EN_DASH} {_short_day(day)}"
 
 
 # Links are reversed once per site and name, with stand-ins for their arguments, then joined
@@ -307,7 +336,8 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
             _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(values)
         )
     subscriber = digest.subscriber
-    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), note)
+    weekly = digest.frequency == Subscriber.Frequency.WEEKLY
+    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), weekly, note)
     values = {
         "view_url": links.view,
         "interests": interests_phrase(topics, subscriber.keywords),
@@ -315,7 +345,7 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
         "unsubscribe_url": links.unsubscribe,
     }
     return RenderedDigest(
-        subject=digest_subject(digest.day, titles),
+        subject=digest_subject(digest.day, titles, weekly=weekly),
         text=_shell_stencil("shell.txt", *shape).fill(
             {**values, "for_you": "".join(text[for_you]), "trending": "".join(text[trending])}
         ),

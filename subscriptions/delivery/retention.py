@@ -9,7 +9,7 @@ The rule, and what it relies on
     A paper is *retired* once every day that could make it new is older than
     ``DIGEST_ITEMS_KEEP_DAYS`` (30 by default, at least 14): the day it was first stored
     (``created_at``), the latest day a listing featured it (``featured_on``) and the day it was
-    published. Today a paper is a candidate only within ``CANDIDATE_DAYS`` (3 days, 7 for
+    published. Today a paper is a candidate only within ``CANDIDATE_DAYS`` (3 days, 8 for
     weekly) of its featured (or published) day, and a paper "new by arrival" (issue 17) is one
     stored or featured after a reader's previous digest: either way a paper none of whose days
     is in the last 30 is not a candidate of any run for today or later. The margin (30 days

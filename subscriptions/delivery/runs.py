@@ -24,6 +24,7 @@ from subscriptions.delivery.digests import (
     preview_digest_batch,
     subscriber_id_ranges,
 )
+from subscriptions.delivery.schedule import unbuilt_readers
 from subscriptions.delivery.sending import Progress, SendReport, send_pending_digests
 from subscriptions.models import DigestBatch, DigestRun
 
@@ -56,8 +57,9 @@ class RunTotals:
         self.paused = self.paused or report.paused
 
 
-def start_run(*, day: date, frequency: str) -> list[tuple[int, int]]:
-    """Record the run and its batches; the (first id, last id) of each batch of subscribers.
+def start_run(*, day: date, frequency: str, slot: str = "") -> list[tuple[int, int]]:
+    """Record the run and its batches of the readers ``slot`` names (``schedule.py``: all of
+    them by default); the (first id, last id) of each batch of subscribers.
 
     Each batch is recorded before any is queued, so one whose task is lost (the dispatcher
     died, a worker was killed) is found by the recovery sweep (``recovery.py``).
@@ -65,11 +67,17 @@ def start_run(*, day: date, frequency: str) -> list[tuple[int, int]]:
     run, _ = DigestRun.objects.get_or_create(
         period=period_of(day=day, frequency=frequency), frequency=frequency
     )
-    ranges = list(subscriber_id_ranges(frequency=frequency, size=settings.DIGESTS["BATCH_SIZE"]))
+    # An hourly run's slot holds only readers still without the period's digest.
+    readers = unbuilt_readers(day=day, frequency=frequency, slot=slot) if slot else None
+    ranges = list(
+        subscriber_id_ranges(
+            frequency=frequency, size=settings.DIGESTS["BATCH_SIZE"], readers=readers
+        )
+    )
     now = timezone.now()
     DigestBatch.objects.bulk_create(
         [
-            DigestBatch(run=run, day=day, first_id=first, last_id=last, queued_at=now)
+            DigestBatch(run=run, day=day, slot=slot, first_id=first, last_id=last, queued_at=now)
             for first, last in ranges
         ],
         ignore_conflicts=True,  # a rerun: those recorded already keep their progress
@@ -85,7 +93,13 @@ def finish_run(*, day: date, frequency: str) -> None:
 
 
 def process_batch(
-    *, day: date, frequency: str, first_id: int, last_id: int, progress: Progress | None = None
+    *,
+    day: date,
+    frequency: str,
+    first_id: int,
+    last_id: int,
+    slot: str = "",
+    progress: Progress | None = None,
 ) -> tuple[BuildResult, SendReport]:
     """Build, then send, the digests of one batch. Safe to run again: both steps resume.
 
@@ -93,11 +107,13 @@ def process_batch(
     done at the end unless it must be retried later (then the caller says when).
     """
     period = period_of(day=day, frequency=frequency)
-    batch = _batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
+    batch = _batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id, slot=slot)
     heartbeat = Heartbeat(batch, progress)
     heartbeat.beat()
     with collecting_only_new_objects():
-        built = build_digest_batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
+        built = build_digest_batch(
+            day=day, frequency=frequency, first_id=first_id, last_id=last_id, slot=slot
+        )
         report = send_pending_digests(
             period=period, first_id=first_id, last_id=last_id, progress=heartbeat
         )
@@ -132,47 +148,58 @@ class Heartbeat:
 
 
 def retry_batch_later(
-    *, day: date, frequency: str, first_id: int, last_id: int, seconds: float
+    *, day: date, frequency: str, first_id: int, last_id: int, seconds: float, slot: str = ""
 ) -> None:
     """The batch will be tried again in ``seconds``: not stalled until then."""
-    batch = _batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id)
+    batch = _batch(day=day, frequency=frequency, first_id=first_id, last_id=last_id, slot=slot)
     batch.update(resume_at=timezone.now() + timedelta(seconds=seconds))
 
 
-def _batch(*, day: date, frequency: str, first_id: int, last_id: int) -> QuerySet[DigestBatch]:
-    """The record of the run's batch of subscribers ``first_id`` to ``last_id``."""
+def _batch(
+    *, day: date, frequency: str, first_id: int, last_id: int, slot: str
+) -> QuerySet[DigestBatch]:
+    """The record of the run's batch of subscribers ``first_id`` to ``last_id`` in ``slot``."""
     return DigestBatch.objects.filter(
         run__period=period_of(day=day, frequency=frequency),
         run__frequency=frequency,
+        slot=slot,
         first_id=first_id,
         last_id=last_id,
     )
 
 
-def run_in_process(*, day: date, frequency: str, progress: Progress | None = None) -> RunTotals:
-    """The whole run in this process, batch after batch (the ``send_digests`` command).
+def run_in_process(
+    *, day: date, frequency: str, slot: str = "", progress: Progress | None = None
+) -> RunTotals:
+    """The whole run in this process, batch after batch (the ``send_digests`` command):
+    every reader of ``frequency``, or those ``slot`` names.
 
     ``progress`` is told how many digests were sent or failed as each chunk is recorded.
     """
     totals = RunTotals()
-    for first_id, last_id in start_run(day=day, frequency=frequency):
+    for first_id, last_id in start_run(day=day, frequency=frequency, slot=slot):
         totals.add(
             *process_batch(
-                day=day, frequency=frequency, first_id=first_id, last_id=last_id, progress=progress
+                day=day,
+                frequency=frequency,
+                first_id=first_id,
+                last_id=last_id,
+                slot=slot,
+                progress=progress,
             )
         )
     finish_run(day=day, frequency=frequency)
     return totals
 
 
-def preview_run(*, day: date, frequency: str) -> RunTotals:
+def preview_run(*, day: date, frequency: str, slot: str = "") -> RunTotals:
     """What a run would build, without writing or sending anything (``--dry-run``)."""
     totals = RunTotals()
     for first_id, last_id in subscriber_id_ranges(
         frequency=frequency, size=settings.DIGESTS["BATCH_SIZE"]
     ):
         built = preview_digest_batch(
-            day=day, frequency=frequency, first_id=first_id, last_id=last_id
+            day=day, frequency=frequency, first_id=first_id, last_id=last_id, slot=slot
         )
         totals.add(built, SendReport())
     return totals

@@ -57,6 +57,8 @@ class CandidatePaper:
     upvotes: int = 0
     growth: int = 0
     day: date | None = None
+    # When a listing brought it (``Paper.arrived_at``): new to readers whose last digest is older.
+    arrived: datetime | None = None
     pinned: bool = False
     topic_scores: Mapping[int, float] = field(default_factory=dict)
     terms: str = ""  # Paper.terms: the title and abstract analysed, if stored
@@ -97,6 +99,7 @@ class CandidateSet:
     pinned: np.ndarray  # per paper, bool
     paper_ids: list[int]
     days: np.ndarray  # per paper, the date ordinal of its day (0 when unknown)
+    arrivals: np.ndarray  # per paper, when it arrived, in POSIX seconds (0 when unknown)
     paper_topics: list[tuple[int, ...]]  # per paper, tagged topic ids, strongest first
     paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
     paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
@@ -199,9 +202,17 @@ def normalise_author(name: str) -> str:
 
 
 def vectorise_candidates(
-    *, papers: Sequence[CandidatePaper], topics: Sequence[TopicProfile], today: date
+    *,
+    papers: Sequence[CandidatePaper],
+    topics: Sequence[TopicProfile],
+    today: date,
+    growth_span: str = "in 24 h",
 ) -> CandidateSet:
-    """Vectorise the candidate papers and topics once, for every batch of a run."""
+    """Vectorise the candidate papers and topics once, for every batch of a run.
+
+    ``growth_span`` says over what the papers' ``growth`` was measured, as reasons say it
+    ("+12 in 24 h").
+    """
     weights = dict(settings.RANKING)
     vectorizer = PhraseVectorizer()
     # With no candidates the vectorizer stays unfitted: ranking returns before using it.
@@ -256,19 +267,25 @@ def vectorise_candidates(
         pinned=np.array([paper.pinned for paper in papers], dtype=bool),
         paper_ids=[paper.paper_id for paper in papers],
         days=np.array([p.day.toordinal() if p.day else 0 for p in papers], dtype=np.int64),
+        arrivals=np.array(
+            [p.arrived.timestamp() if p.arrived else 0.0 for p in papers], dtype=np.float64
+        ),
         paper_topics=[
             tuple(sorted(p.topic_scores, key=lambda t: -p.topic_scores[t])) for p in papers
         ],
         paper_authors=paper_authors,
-        paper_reasons=[_paper_reasons(paper, weights) for paper in papers],
+        paper_reasons=[_paper_reasons(paper, weights, growth_span) for paper in papers],
     )
 
 
-def _paper_reasons(paper: CandidatePaper, weights: Mapping[str, Any]) -> tuple[Reason, ...]:
+def _paper_reasons(
+    paper: CandidatePaper, weights: Mapping[str, Any], growth_span: str
+) -> tuple[Reason, ...]:
     reasons = []
     if paper.upvotes >= weights["TRENDING_MIN_UPVOTES"]:
-        growth = f", +{paper.growth} today" if paper.growth > 0 else ""
-        reasons.append(Reason("trending", f"{paper.upvotes} upvotes, trending{growth}"))
+        # Growth is only ever what observations showed: a paper seen once shows none.
+        growth = f", +{paper.growth} {growth_span}" if paper.growth > 0 else ""
+        reasons.append(Reason("trending", f"{paper.upvotes} upvotes{growth}"))
     if paper.pinned:
         reasons.append(Reason("pinned", "editors' pick"))
     return tuple(reasons)
@@ -301,15 +318,16 @@ def topic_profiles() -> list[TopicProfile]:
 
 
 def candidate_papers(
-    *, papers: QuerySet[Paper], now: datetime | None = None
+    *, papers: QuerySet[Paper], now: datetime | None = None, hours: float | None = None
 ) -> list[CandidatePaper]:
     """The given papers (hidden ones dropped) as ranking candidates, in two queries.
 
-    Growth is the rise in upvotes over the last ``GROWTH_WINDOW_HOURS``, measured from the
-    last count seen before the window opened (from zero for a paper first seen inside it).
+    Growth is the rise in upvotes observed over the ``hours`` (default
+    ``GROWTH_WINDOW_HOURS``) up to ``now`` (``papers.selectors.with_growth``): none for a
+    paper observed only once.
     """
     visible = papers.filter(hidden=False)
-    hours = settings.RANKING["GROWTH_WINDOW_HOURS"]
+    hours = hours or settings.RANKING["GROWTH_WINDOW_HOURS"]
     # Named before list() reads it: inside the call, django-stubs makes its row type twice
     # and then finds the two different.
     values = with_growth(visible, hours=hours, now=now).values_list(
@@ -323,6 +341,7 @@ def candidate_papers(
         "published_on",
         "pinned",
         "terms",
+        "arrived_at",
         named=True,
     )
     rows = list(values)
@@ -345,6 +364,7 @@ def candidate_papers(
             upvotes=row.upvotes,
             growth=row.growth,
             day=row.featured_on or row.published_on,
+            arrived=row.arrived_at,
             pinned=row.pinned,
             topic_scores=tags.get(row.pk, {}),
             terms=row.terms,

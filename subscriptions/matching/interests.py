@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 
 from django.conf import settings
 
@@ -21,8 +21,8 @@ class Interests:
     keywords: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
-    # Only papers of later days are new to them (the day of their last digest).
-    since: date | None = None
+    # When their last digest was built: only papers that arrived later are new to them.
+    since: datetime | None = None
     # Papers they marked "more like this" / "less like this".
     liked: tuple[int, ...] = ()
     disliked: tuple[int, ...] = ()

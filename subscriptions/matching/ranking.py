@@ -67,7 +67,7 @@ def rank_papers_for(
     """The best ``limit`` candidates for each subscriber (in order), with score and reasons.
 
     Hidden papers must not be among the candidates; papers matching an excluded keyword,
-    papers of days up to a subscriber's ``since``, and, by subscriber id, papers in
+    papers that arrived before a subscriber's ``since``, and, by subscriber id, papers in
     ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
     be picked, so a subscriber may get fewer than ``limit``. ``feedback_texts`` holds the
     (title, abstract) of the papers subscribers liked, disliked, saved or clicked, which steer
@@ -274,14 +274,14 @@ class _Batch:
         return np.asarray(relevance, dtype=np.float32)
 
     def seen_before(self) -> np.ndarray:
-        """Subscribers x papers: True for papers of days up to the subscriber's ``since``."""
+        """Subscribers x papers: True for papers that arrived before the subscriber's ``since``."""
         since = np.array(
-            [s.since.toordinal() if s.since else 0 for s in self.subscribers], dtype=np.int64
+            [s.since.timestamp() if s.since else 0.0 for s in self.subscribers], dtype=np.float64
         )
         if not since.any():
             return np.zeros((len(self.subscribers), self.candidates.size), dtype=bool)
-        days = self.candidates.days
-        return (days[None, :] <= since[:, None]) & (days[None, :] > 0)
+        arrivals = self.candidates.arrivals
+        return (arrivals[None, :] <= since[:, None]) & (arrivals[None, :] > 0)
 
     def excluded(self) -> np.ndarray:
         """Subscribers x papers: True where the paper mentions a phrase the subscriber excluded."""

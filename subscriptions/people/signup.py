@@ -27,6 +27,7 @@ from subscriptions.matching.interests import Interests
 from subscriptions.models import Subscriber
 from subscriptions.people.suppression import is_final, remembered_final_status
 from subscriptions.people.tokens import confirmation_token, preferences_token
+from subscriptions.timezones import SendTime
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class Signup:
     confirmation_owed: bool
 
 
-def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
+def subscribe(
+    *, email: str, interests: Interests, frequency: str, send_time: SendTime | None = None
+) -> Signup:
     """Record a sign-up and owe the address one confirmation email (within the limits of
     ``request_confirmation``).
 
@@ -60,18 +63,20 @@ def subscribe(*, email: str, interests: Interests, frequency: str) -> Signup:
     ``settle_signup``); a confirmed subscriber's interests are left alone (a stranger must
     not change them) and they are told instead how to manage their subscription. An address
     whose mail stopped for good (bounced, complained, suppressed by an editor) is owed
-    nothing and keeps its interests. The caller queues ``settle_signup`` for every outcome.
+    nothing and keeps its interests. The send time (default: 07:00 UTC) goes with the
+    interests. The caller queues ``settle_signup`` for every outcome.
     """
     email = normalise_email(email)
+    send_time = send_time or SendTime()
     try:
-        return _subscribe(email, interests, frequency)
+        return _subscribe(email, interests, frequency, send_time)
     except IntegrityError:
         # Someone signed the same address up at the same moment; the row exists now.
-        return _subscribe(email, interests, frequency)
+        return _subscribe(email, interests, frequency, send_time)
 
 
 @transaction.atomic
-def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
+def _subscribe(email: str, interests: Interests, frequency: str, send_time: SendTime) -> Signup:
     subscriber = Subscriber.objects.select_for_update().with_email(email).first()
     created = subscriber is None
     # Asked on every path (the same work whatever the address): mail to it stopped for
@@ -98,7 +103,9 @@ def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
     # sign-up takes must not tell a stranger which of these it was.
     takes_interests = outcome not in (SignupOutcome.ALREADY_SUBSCRIBED, SignupOutcome.SUPPRESSED)
     subscriber.requested_interests = (
-        interests_as_json(interests, frequency=frequency) if takes_interests else None
+        interests_as_json(interests, frequency=frequency, send_time=send_time)
+        if takes_interests
+        else None
     )
     owed = _owe_confirmation(subscriber, allowed=outcome is not SignupOutcome.SUPPRESSED)
     if created:
@@ -112,24 +119,40 @@ def _subscribe(email: str, interests: Interests, frequency: str) -> Signup:
 _SIGNUP_FIELDS = ["requested_interests", "confirmation_requested_at"]
 
 
-def interests_as_json(interests: Interests, *, frequency: str) -> dict[str, object]:
-    """Interests and frequency as the JSON kept in ``Subscriber.requested_interests``."""
+def interests_as_json(
+    interests: Interests, *, frequency: str, send_time: SendTime | None = None
+) -> dict[str, object]:
+    """Interests, frequency and send time as the JSON kept in
+    ``Subscriber.requested_interests``."""
     return {
         "topic_ids": list(interests.topic_ids),
         "keywords": list(interests.keywords),
         "authors": list(interests.authors),
         "excluded": list(interests.excluded),
         "frequency": frequency,
+        "send_time": (send_time or SendTime()).as_json(),
     }
 
 
-def set_interests(subscriber: Subscriber, *, interests: Interests, frequency: str) -> None:
-    """Replace a subscriber's interests and frequency."""
+def set_interests(
+    subscriber: Subscriber,
+    *,
+    interests: Interests,
+    frequency: str,
+    send_time: SendTime | None = None,
+) -> None:
+    """Replace a subscriber's interests and frequency, and their send time if given."""
     subscriber.keywords = list(interests.keywords)
     subscriber.authors = list(interests.authors)
     subscriber.excluded_keywords = list(interests.excluded)
     subscriber.frequency = frequency
-    subscriber.save(update_fields=["keywords", "authors", "excluded_keywords", "frequency"])
+    fields = ["keywords", "authors", "excluded_keywords", "frequency"]
+    if send_time is not None:
+        subscriber.send_hour = send_time.hour
+        subscriber.time_zone = send_time.time_zone
+        subscriber.send_weekday = send_time.weekday
+        fields += ["send_hour", "time_zone", "send_weekday"]
+    subscriber.save(update_fields=fields)
     subscriber.topics.set(interests.topic_ids)
 
 
@@ -158,7 +181,9 @@ def apply_requested_interests(*, subscriber_id: int) -> bool:
             excluded=tuple(requested.get("excluded", ())),
         )
         frequency = requested.get("frequency") or subscriber.frequency
-        set_interests(subscriber, interests=interests, frequency=frequency)
+        # A request kept before sign-ups carried a send time has none: the defaults stay.
+        send_time = SendTime.from_json(requested.get("send_time"))
+        set_interests(subscriber, interests=interests, frequency=frequency, send_time=send_time)
     return True
 
 

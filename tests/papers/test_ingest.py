@@ -208,8 +208,10 @@ def test_every_source_can_be_ingested_by_name(monkeypatch, source):
         return fixture_bytes(DOCUMENT_OF_SOURCE[source.name])
 
     monkeypatch.setattr("papers.ingest.fetch_document", fake_fetch)
-    [result] = ingest_source(source=source.name, categories=["cs.LG"])
-    assert [url.split(":", 1)[0] for url in fetched] == ["https"]
+    # Today's list first (a one-list-a-day source also reads the last TRENDING_DAYS again).
+    result, *rereads = ingest_source(source=source.name, categories=["cs.LG"])
+    assert {url.split(":", 1)[0] for url in fetched} == {"https"}
+    assert len(fetched) == 1 + len(rereads)
     assert result.created > 0
     assert set(PaperSource.objects.values_list("source", flat=True)) == {source.name}
 
@@ -218,3 +220,23 @@ def test_an_unknown_source_is_refused_with_the_known_ones():
     with pytest.raises(IngestError, match="unknown source 'rss'; expected one of hf, arxiv"):
         ingest_source(source="rss")
     assert IngestRun.objects.count() == 0
+
+
+def test_a_paper_arrives_when_first_stored_and_again_when_featured_on_a_later_day():
+    import time_machine
+
+    from tests.beat import utc
+
+    with time_machine.travel(utc(2025, 11, 6, 6, 15), tick=False):
+        ingest_location(location=str(HF_JSON))
+    paper = Paper.objects.get(arxiv_id="2511.03104")
+    assert paper.arrived_at == utc(2025, 11, 6, 6, 15)
+    with time_machine.travel(utc(2025, 11, 6, 12, 15), tick=False):
+        ingest_location(location=str(HF_JSON))  # the same day's list read again
+    paper.refresh_from_db()
+    assert paper.arrived_at == utc(2025, 11, 6, 6, 15)
+    with time_machine.travel(utc(2025, 11, 9, 6, 15), tick=False):
+        data = fixture_bytes("hf-daily-papers.json").replace(b"2025-11-06T", b"2025-11-09T")
+        ingest_document(data=data, location="hf-2025-11-09.json")
+    paper.refresh_from_db()
+    assert (paper.featured_on, paper.arrived_at) == (date(2025, 11, 9), utc(2025, 11, 9, 6, 15))

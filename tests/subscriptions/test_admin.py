@@ -78,7 +78,9 @@ def test_paper_list_shows_growth_topics_and_sources(admin_client, seeded):
     UpvoteObservation.objects.filter(paper=paper).update(
         observed_at=timezone.now() - timedelta(days=2)
     )
+    # What an ingest seeing 10 upvotes now records (growth comes from observations only).
     Paper.objects.filter(pk=paper.pk).update(upvotes=10)
+    UpvoteObservation.objects.create(paper=paper, upvotes=10, observed_at=timezone.now())
     html = admin_client.get(changelist("papers_paper") + "?q=Rep-MTL").content.decode()
     assert "+6" in html  # 4 upvotes two days ago, 10 now
     assert "Multi-task learning" in html

@@ -128,10 +128,18 @@ def test_a_batch_waiting_to_retry_is_not_stalled_before_its_time(readers):
     assert recover_sending()["batches"] == 0
 
 
-def test_yesterdays_run_is_left_alone(readers):
+def test_yesterdays_batch_is_left_alone(readers):
+    a_dead_workers_batch()
+    DigestBatch.objects.update(created_at=timezone.now() - timedelta(days=1))
+    assert recover_sending()["batches"] == 0
+
+
+def test_a_batch_an_hourly_run_recorded_late_in_its_life_is_recovered(readers):
+    # A local day's run starts with the first time zone to reach it and gets batches for
+    # more than a day after: each batch is judged by its own age.
     a_dead_workers_batch()
     DigestRun.objects.update(started_at=timezone.now() - timedelta(days=1))
-    assert recover_sending()["batches"] == 0
+    assert recover_sending()["batches"] == 1
 
 
 def in_doubt_since(minutes: float, *, count: int = 2) -> list[Digest]:

@@ -11,14 +11,25 @@ from tqdm import tqdm
 
 from papers.ingest import parse_day
 from subscriptions.delivery.runs import preview_run, run_in_process
+from subscriptions.delivery.schedule import hour_slot
 
 
 class Command(BaseCommand):
-    help = "Build and send the digests of a day (the same code the daily beat task runs)."
+    help = (
+        "Build and send the digests of a day to every reader, whatever their hour (or those "
+        "whose local hour is --hour): the same code the hourly beat task runs."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", help="The day (YYYY-MM-DD); default today.")
         parser.add_argument("--frequency", choices=["daily", "weekly"], default="daily")
+        parser.add_argument(
+            "--hour",
+            type=int,
+            choices=range(24),
+            metavar="H",
+            help="Only readers whose local send hour is H (0-23).",
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be built; write nothing."
         )
@@ -29,15 +40,16 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         frequency = options["frequency"]
+        slot = hour_slot(options["hour"]) if options["hour"] is not None else ""
         if options["dry_run"]:
-            totals = preview_run(day=day, frequency=frequency)
+            totals = preview_run(day=day, frequency=frequency, slot=slot)
             self.stdout.write(
                 f"dry run, {frequency} {day}: would build {totals.built}, "
                 f"skip {totals.empty} with nothing new"
             )
             return
         with self._progress(frequency) as bar:
-            totals = run_in_process(day=day, frequency=frequency, progress=bar.update)
+            totals = run_in_process(day=day, frequency=frequency, slot=slot, progress=bar.update)
         self.stdout.write(
             f"{frequency} digests for {day}: built {totals.built}, sent {totals.sent}, "
             f"skipped {totals.empty + totals.skipped}, failed {totals.failed}"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('papers', '0006_paper_search_trigrams'),
+        ('papers', '0007_paper_arrived_at'),
     ]
 
     operations = [

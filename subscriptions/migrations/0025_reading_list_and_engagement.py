@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('papers', '0007_paper_summary'),
-        ('subscriptions', '0022_digest_item_vacuum'),
+        ('papers', '0008_paper_summary'),
+        ('subscriptions', '0024_hourly_digest_schedule'),
     ]
 
     operations = [

@@ -1,0 +1,94 @@
+"""Issue 17, item 3: each reader gets their digest at their local hour, in their time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.management import call_command
+
+from papers.models import Topic
+from subscriptions.models import Digest
+from tests.beat import run_schedule, utc
+from tests.factories import make_subscriber
+
+pytestmark = pytest.mark.django_db
+
+HOURLY = "Send the digests due this hour"
+
+
+@pytest.fixture
+def readers(seeded):
+    faces = [Topic.objects.get(slug="face-analysis")]
+    return {
+        "tokyo": make_subscriber(time_zone="Asia/Tokyo", send_hour=7, topics=faces),
+        "new_york": make_subscriber(time_zone="America/New_York", send_hour=7, topics=faces),
+        "paris": make_subscriber(time_zone="Europe/Paris", send_hour=18, topics=faces),
+    }
+
+
+def built_and_sent(reader) -> list[tuple[str, str, object, object]]:
+    return [
+        (d.period, d.status, d.created_at.astimezone(UTC), d.sent_at and d.sent_at.astimezone(UTC))
+        for d in Digest.objects.filter(subscriber=reader, period__in=["2025-11-06", "2025-W46"])
+    ]
+
+
+def test_readers_in_three_time_zones_get_their_digest_at_their_local_hour(readers):
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 5, 12, 0), end=utc(2025, 11, 7, 0, 0))
+    # 07:00 in Tokyo is 22:00 UTC the day before; 07:00 in New York (EST) is 12:00 UTC;
+    # 18:00 in Paris (CET) is 17:00 UTC. Each one's period is their own local date.
+    assert built_and_sent(readers["tokyo"]) == [
+        ("2025-11-06", "sent", utc(2025, 11, 5, 22, 0), utc(2025, 11, 5, 22, 0))
+    ]
+    assert built_and_sent(readers["new_york"]) == [
+        ("2025-11-06", "sent", utc(2025, 11, 6, 12, 0), utc(2025, 11, 6, 12, 0))
+    ]
+    assert built_and_sent(readers["paris"]) == [
+        ("2025-11-06", "sent", utc(2025, 11, 6, 17, 0), utc(2025, 11, 6, 17, 0))
+    ]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers.values())
+
+
+def test_a_reader_whose_hour_passed_while_the_beat_was_down_gets_it_the_next_hour(readers):
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 13, 0), end=utc(2025, 11, 6, 14, 0))
+    [(period, status, built, _)] = built_and_sent(readers["new_york"])
+    assert (period, status, built) == ("2025-11-06", "sent", utc(2025, 11, 6, 13, 0))
+    assert not Digest.objects.filter(subscriber=readers["paris"]).exists()  # 14:00 in Paris
+
+
+def test_a_weekly_reader_gets_it_on_their_day_at_their_hour():
+    reader = make_subscriber(
+        frequency="weekly", time_zone="Asia/Tokyo", send_hour=8, send_weekday=3, keywords=["x"]
+    )
+    make_subscriber(frequency="weekly", keywords=["y"])  # Monday 07:00 UTC, the default
+    from tests.factories import make_paper
+
+    make_paper(title="x marks the spot", featured_on=utc(2025, 11, 11).date())
+    make_paper(title="y not", featured_on=utc(2025, 11, 9).date())
+    # Wednesday 2025-11-12 08:00 in Tokyo is Tuesday 23:00 UTC.
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 10, 0, 0), end=utc(2025, 11, 13, 0, 0))
+    [(period, status, built, _)] = built_and_sent(reader)
+    assert (period, status, built) == ("2025-W46", "sent", utc(2025, 11, 11, 23, 0))
+    assert Digest.objects.exclude(subscriber=reader).get().created_at == utc(2025, 11, 10, 7, 0)
+
+
+def test_send_digests_with_a_date_still_sends_everyone_whatever_their_hour(readers):
+    out = StringIO()
+    with time_machine.travel(utc(2025, 11, 6, 3, 0), tick=False):  # nobody's hour
+        call_command("send_digests", "--date", "2025-11-06", stdout=out)
+    assert "built 3, sent 3" in out.getvalue()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers.values())
+
+
+def test_send_digests_with_an_hour_sends_only_the_readers_of_that_local_hour(readers):
+    out = StringIO()
+    with time_machine.travel(utc(2025, 11, 6, 3, 0), tick=False):
+        call_command("send_digests", "--date", "2025-11-06", "--hour", "7", stdout=out)
+        assert "built 2, sent 2" in out.getvalue()
+        call_command("send_digests", "--date", "2025-11-06", stdout=out)  # the rest, once
+    assert "built 1, sent 1" in out.getvalue()
+    assert len(mail.outbox) == 3
