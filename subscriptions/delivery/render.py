@@ -23,7 +23,7 @@ from django.utils.text import Truncator
 from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
-from subscriptions.emails import dark_mode_classes, email_of, inliner
+from subscriptions.emails import email_of, inliner, media_query_classes
 from subscriptions.models import Digest, DigestItem, Subscriber
 from subscriptions.people.tokens import click_token, digest_tokens
 
@@ -32,13 +32,13 @@ _INDENT = re.compile(r"\n\s+")
 
 
 def _kept_classes(match: re.Match[str]) -> str:
-    kept = [name for name in match[1].split() if name in dark_mode_classes()]
+    kept = [name for name in match[1].split() if name in media_query_classes()]
     return f' class="{" ".join(kept)}"' if kept else ""
 
 
 def _lean(html: str) -> str:
     """Inlined HTML without what no longer serves: indentation, and the classes that the
-    dark palette (kept in ``<head>``) does not select."""
+    media queries (kept in ``<head>``) do not select."""
     return _INDENT.sub("\n", _CLASS.sub(_kept_classes, html))
 
 
