@@ -5,9 +5,9 @@ How to run (from the repository root; needs Chromium at /usr/bin/chromium: `make
     .venv/bin/python docs/screenshots.py
 
 It builds a throw-away SQLite database (the seed listing and the Hugging Face fixture
-ingested, an editors' note, one subscriber), sends that reader's digest with the in-memory backend, serves the
-site on a free loopback port, and screenshots both with headless Chromium. Nothing under
-var/ is touched.
+ingested, an editors' note, one subscriber), sends that reader's digest with the in-memory
+backend, serves the site on a free loopback port, and screenshots both with headless
+Chromium. Nothing under var/ is touched.
 """
 
 from __future__ import annotations

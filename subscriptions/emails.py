@@ -23,8 +23,6 @@ from subscriptions.mime import Email, check_headers
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
 
-
-
 @lru_cache(maxsize=1)
 def inliner() -> css_inline.CSSInliner:
     """The inliner of every email: the shared stylesheet's rules inlined, its at-rules (the

@@ -69,7 +69,8 @@ def test_the_digest_has_a_dark_palette_that_a_dark_client_applies(default_topics
             layouts[width] = page.evaluate(
                 """() => {
                   const image = document.querySelector('img').getBoundingClientRect();
-                  const title = document.querySelector('img').closest('tr').querySelector('td + td a').getBoundingClientRect();
+                  const row = document.querySelector('img').closest('tr');
+                  const title = row.querySelector('td + td a').getBoundingClientRect();
                   return title.top >= image.bottom ? 'above' : 'beside';
                 }"""
             )
