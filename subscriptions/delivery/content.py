@@ -30,7 +30,8 @@ class PaperFace:
     author_summary: str
     upvotes: int
     topics: tuple[str, ...]
-    summary: str  # one line: the listing's summary, else the abstract's first sentence
+    abstract: str
+    summary: str  # the listing's one-line summary, or ""
     thumbnail_url: str
     arxiv_url: str
     pdf_url: str
@@ -55,7 +56,8 @@ class PaperFace:
             author_summary=paper.author_summary,
             upvotes=paper.upvotes,
             topics=tuple(topics)[:3],
-            summary=paper.one_line,
+            abstract=paper.abstract,
+            summary=paper.summary,
             thumbnail_url=paper.thumbnail_url,
             arxiv_url=paper.arxiv_url,
             pdf_url=paper.pdf_url,

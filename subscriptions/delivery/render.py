@@ -20,6 +20,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
+from papers.text import one_line_summary
 from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
@@ -69,13 +70,15 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     (the dictionary is shared: read it, never change it)."""
     shape: tuple[bool | int, ...] = (bool(face.upvotes), len(face.topics))
     shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
-    shape += (bool(face.summary), bool(face.thumbnail_url))
+    # Made here, once per face, not each time a batch reads the paper.
+    line = one_line_summary(summary=face.summary, abstract=face.abstract)
+    shape += (bool(line), bool(face.thumbnail_url))
     values = {
         "title": face.title,
         "author_summary": face.author_summary,
         "upvotes": str(face.upvotes),
         **{f"topic{index}": topic for index, topic in enumerate(face.topics)},
-        "summary": face.summary,
+        "summary": line,
         "thumbnail_url": face.thumbnail_url,
         "arxiv_url": face.arxiv_url,
         "pdf_url": face.pdf_url,
@@ -84,7 +87,7 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     return shape, values
 
 
-@lru_cache(maxsize=512)  # every combination of the arguments
+@lru_cache(maxsize=2048)  # every combination of the arguments
 def _shape_stencil(
     name: str,
     with_reasons: bool,
