@@ -5,9 +5,9 @@ How to run (from the repository root; needs Chromium at /usr/bin/chromium: `make
     .venv/bin/python docs/screenshots.py
 
 It builds a throw-away SQLite database (the seed listing and the Hugging Face fixture
-ingested, one subscriber), sends that reader's digest with the in-memory backend, serves the
-site on a free loopback port, and screenshots both with headless Chromium. Nothing under
-var/ is touched.
+ingested, an editors' note, one subscriber), sends that reader's digest with the in-memory
+backend, serves the site on a free loopback port, and screenshots both with headless
+Chromium. Nothing under var/ is touched.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from papers.ingest import ingest_location
-    from papers.models import Topic
+    from papers.models import DayNote, Topic
     from subscriptions.addresses import mailbox_of
     from subscriptions.delivery.runs import run_in_process
     from subscriptions.models import Subscriber
@@ -70,6 +70,9 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["*"]
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
+    DayNote.objects.create(
+        day=DAY, text="Model merging week: three new methods, and one benchmark to try them on."
+    )
     reader = Subscriber.objects.create(
         email="ada@example.org", mailbox=mailbox_of("ada@example.org"), status="active"
     )

@@ -119,6 +119,22 @@ class Paper(models.Model):
         return f"{count} author{'s' if count != 1 else ''}" if count else ""
 
 
+class DayNote(models.Model):
+    """The editors' note for one day: shown at the top of that day's digests and page."""
+
+    day = models.DateField(unique=True)
+    text = models.TextField(
+        max_length=600, help_text="A few sentences, as plain text (no HTML, no Markdown)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"note for {self.day}"
+
+
 class PaperSource(models.Model):
     """A listing source a paper has appeared in (first time seen)."""
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.db.models import IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Paper, PaperTopic, Topic, UpvoteObservation
+from .models import DayNote, Paper, PaperTopic, Topic, UpvoteObservation
 from .sources.records import normalise_arxiv_id, normalise_title
 
 if TYPE_CHECKING:
@@ -76,6 +85,28 @@ def latest_featured_day() -> date | None:
         .values_list("featured_on", flat=True)
         .first()
     )
+
+
+def featured_days() -> QuerySet[Paper, dict[str, Any]]:
+    """Every day with visible papers, newest first, as ``{"featured_on", "papers"}`` rows
+    (how many papers that day): the archive's index."""
+    return (
+        visible_papers()
+        .exclude(featured_on=None)
+        .values("featured_on")
+        .annotate(papers=Count("pk"))
+        .order_by("-featured_on")
+    )
+
+
+def day_note(*, day: date) -> str:
+    """The editors' note for ``day``, or "" when they wrote none."""
+    return DayNote.objects.filter(day=day).values_list("text", flat=True).first() or ""
+
+
+def day_notes(*, days: Iterable[date]) -> dict[date, str]:
+    """The editors' notes of ``days`` that have one, in one query."""
+    return dict(DayNote.objects.filter(day__in=list(days)).values_list("day", "text"))
 
 
 def neighbour_days(*, day: date) -> tuple[date | None, date | None]:

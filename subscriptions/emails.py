@@ -23,9 +23,6 @@ from subscriptions.mime import Email, check_headers
 _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
 
-_DARK_BLOCK = re.compile(r"@media \(prefers-color-scheme: dark\)\s*\{(.*)\}\s*$", re.S)
-
-
 @lru_cache(maxsize=1)
 def inliner() -> css_inline.CSSInliner:
     """The inliner of every email: the shared stylesheet's rules inlined, its at-rules (the
@@ -38,11 +35,13 @@ def inliner() -> css_inline.CSSInliner:
 
 
 @lru_cache(maxsize=1)
-def dark_mode_classes() -> frozenset[str]:
-    """The class names the dark palette selects: the HTML must keep them when it sheds the
-    others (inlined, a class serves nothing else)."""
-    block = _DARK_BLOCK.search(_STYLESHEET.read_text())
-    return frozenset(re.findall(r"\.([\w-]+)", block.group(1))) if block else frozenset()
+def media_query_classes() -> frozenset[str]:
+    """The class names the stylesheet's media queries select (the dark palette, the phone
+    layout): they stay in the HTML when it sheds the others (inlined, a class serves
+    nothing else). The media queries sit at the end of the stylesheet."""
+    css = _STYLESHEET.read_text()
+    start = css.find("@media")
+    return frozenset(re.findall(r"\.([a-z][\w-]*)", css[start:])) if start >= 0 else frozenset()
 
 
 def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:

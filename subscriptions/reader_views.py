@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from papers.selectors import visible_paper
 from subscriptions.delivery import engagement
 from subscriptions.people import library
-from subscriptions.people.tokens import Purpose, preferences_token
+from subscriptions.people.tokens import Purpose, feedback_token, preferences_token
 from subscriptions.views import _bad_link, _preferences_or_new_link, _verified
 
 
@@ -27,6 +27,7 @@ def save_view(request: HttpRequest, token: str) -> HttpResponse:
     paper = visible_paper(paper_id=request.GET.get("paper", ""))
     if verified is None or paper is None:
         return _bad_link(request)
+    library.remember_reader(request.session, feedback_token=token)
     saved = request.method == "POST"
     if saved:
         library.save_paper(subscriber=verified.subscriber, paper_id=paper.pk)
@@ -87,9 +88,12 @@ def click_view(request: HttpRequest, token: str) -> HttpResponse:
     """A paper's link in a digest: count the click (once per paper and digest) and forward
     at once to the paper's page. The token names a digest and one of its papers; where it
     forwards comes from the paper, never from the link."""
-    paper_id = engagement.follow_click(token=token)
-    if paper_id is None:
+    followed = engagement.follow_click(token=token)
+    if followed is None:
         return _bad_link(request)
+    paper_id, subscriber = followed
+    if subscriber is not None:
+        library.remember_reader(request.session, feedback_token=feedback_token(subscriber))
     response = HttpResponseRedirect(reverse("papers:detail", args=[paper_id]))
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"  # the token stays out of the paper page's logs

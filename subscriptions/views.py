@@ -23,6 +23,7 @@ from subscriptions.forms import PreferencesForm, PreviewForm, ResendForm, Subscr
 from subscriptions.matching.preview import latest_listing_day, preview_picks
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences
+from subscriptions.people.library import remember_reader
 from subscriptions.people.privacy import personal_data
 from subscriptions.people.ratelimit import signup_allowed
 from subscriptions.people.signup import confirm as confirm_subscription
@@ -352,6 +353,7 @@ def feedback_view(request: HttpRequest, token: str) -> HttpResponse:
     paper = visible_paper(paper_id=request.GET.get("paper", ""))
     if verified is None or signal is None or paper is None:
         return _bad_link(request)
+    remember_reader(request.session, feedback_token=token)
     recorded = request.method == "POST"
     if recorded:
         preferences.record_feedback(verified.subscriber, paper_id=paper.pk, signal=signal)

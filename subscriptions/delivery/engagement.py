@@ -22,28 +22,30 @@ from django.utils import timezone
 
 from papers.models import Paper, Topic
 from subscriptions.delivery.settling import DIGEST_ID_KEY
-from subscriptions.models import Digest, DigestClick, DigestOpen
+from subscriptions.models import Digest, DigestClick, DigestOpen, Subscriber
 from subscriptions.people.tokens import verify_click_token
 
 logger = logging.getLogger(__name__)
 
 
-def follow_click(*, token: str) -> int | None:
-    """The paper a click link forwards to (None for a bad link or a paper no longer shown),
-    the click counted once per paper and digest if the reader allows tracking."""
+def follow_click(*, token: str) -> tuple[int, Subscriber | None] | None:
+    """The paper a click link forwards to, and the digest's reader (None if the digest is
+    gone); None for a bad link or a paper no longer shown. The click is counted once per
+    paper and digest, if the reader allows tracking."""
     ids = verify_click_token(token)
     if ids is None:
         return None
     digest_id, paper_id = ids
     if not Paper.objects.filter(pk=paper_id, hidden=False).exists():
         return None
-    if Digest.objects.filter(pk=digest_id, subscriber__tracking=True).exists():
+    digest = Digest.objects.filter(pk=digest_id).select_related("subscriber").first()
+    if digest is not None and digest.subscriber.tracking:
         # Once: a second click, or a link checker that follows it too, adds nothing.
         DigestClick.objects.bulk_create(
             [DigestClick(digest_id=digest_id, paper_id=paper_id, clicked_at=timezone.now())],
             ignore_conflicts=True,
         )
-    return paper_id
+    return paper_id, digest.subscriber if digest is not None else None
 
 
 def record_open(event: AnymailTrackingEvent) -> bool:

@@ -20,10 +20,11 @@ from django.utils.dateformat import format as date_format
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
+from papers.text import one_line_summary
 from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
-from subscriptions.emails import dark_mode_classes, email_of, inliner
+from subscriptions.emails import email_of, inliner, media_query_classes
 from subscriptions.models import Digest, DigestItem, Subscriber
 from subscriptions.people.tokens import click_token, digest_tokens
 
@@ -32,13 +33,13 @@ _INDENT = re.compile(r"\n\s+")
 
 
 def _kept_classes(match: re.Match[str]) -> str:
-    kept = [name for name in match[1].split() if name in dark_mode_classes()]
+    kept = [name for name in match[1].split() if name in media_query_classes()]
     return f' class="{" ".join(kept)}"' if kept else ""
 
 
 def _lean(html: str) -> str:
     """Inlined HTML without what no longer serves: indentation, and the classes that the
-    dark palette (kept in ``<head>``) does not select."""
+    media queries (kept in ``<head>``) do not select."""
     return _INDENT.sub("\n", _CLASS.sub(_kept_classes, html))
 
 
@@ -69,13 +70,15 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     (the dictionary is shared: read it, never change it)."""
     shape: tuple[bool | int, ...] = (bool(face.upvotes), len(face.topics))
     shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
-    shape += (bool(face.summary), bool(face.thumbnail_url))
+    # Made here, once per face, not each time a batch reads the paper.
+    line = one_line_summary(summary=face.summary, abstract=face.abstract)
+    shape += (bool(line), bool(face.thumbnail_url))
     values = {
         "title": face.title,
         "author_summary": face.author_summary,
         "upvotes": str(face.upvotes),
         **{f"topic{index}": topic for index, topic in enumerate(face.topics)},
-        "summary": face.summary,
+        "summary": line,
         "thumbnail_url": face.thumbnail_url,
         "arxiv_url": face.arxiv_url,
         "pdf_url": face.pdf_url,
@@ -84,7 +87,7 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     return shape, values
 
 
-@lru_cache(maxsize=512)  # every combination of the arguments
+@lru_cache(maxsize=2048)  # every combination of the arguments
 def _shape_stencil(
     name: str,
     with_reasons: bool,
@@ -131,9 +134,11 @@ def _shell_stencil(
     has_for_you: bool,
     has_trending: bool,
     weekly: bool = False,
+    note: str = "",
 ) -> Stencil:
-    """The digest around its papers (shell.html or shell.txt) for one day and shape; a
-    weekly digest speaks of its week (the seven days up to ``day``)."""
+    """The digest around its papers (shell.html or shell.txt) for one day, shape and
+    editors' note (a note edited during the day makes a new shell); a weekly digest speaks
+    of its week (the seven days up to ``day``)."""
     html = name.endswith(".html")
     context = {
         "day": day,
@@ -141,6 +146,7 @@ def _shell_stencil(
         "weekly": weekly,
         "has_for_you": has_for_you,
         "has_trending": has_trending,
+        "note": note,
     }
     return Stencil.render(
         f"emails/digest/{name}",
@@ -303,7 +309,7 @@ def render_digest(
 
 
 def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
-    picks, topics = content or Content.of(digest)
+    picks, topics, note = content or Content.of(digest)
     site_url = settings.SITE_URL
     feedback, save, tracked, digest_id = links.feedback, links.save, links.tracked, links.digest_id
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
@@ -334,7 +340,7 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
         )
     subscriber = digest.subscriber
     weekly = digest.frequency == Subscriber.Frequency.WEEKLY
-    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), weekly)
+    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), weekly, note)
     values = {
         "view_url": links.view,
         "interests": interests_phrase(topics, subscriber.keywords),

@@ -8,11 +8,29 @@ import io
 import re
 from collections.abc import Sequence
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from papers.models import Paper
 from subscriptions.models import SavedPaper, Subscriber
+
+# A reader who came to the site from their email (a save, feedback or "view in browser"
+# link, or a paper's link) is remembered in their session by the token of that link's kind,
+# so the site can offer "Save" beside each paper. Only a link from their email sets it.
+_READER_TOKEN = "reader_feedback_token"
+
+
+def remember_reader(session: SessionBase, *, feedback_token: str) -> None:
+    """Remember in ``session`` the reader whose feedback token this is (already verified)."""
+    if session.get(_READER_TOKEN) != feedback_token:
+        session[_READER_TOKEN] = feedback_token
+
+
+def remembered_reader(session: SessionBase) -> str:
+    """The feedback token remembered by ``remember_reader``, or ""."""
+    token = session.get(_READER_TOKEN, "")
+    return token if isinstance(token, str) else ""
 
 
 def save_paper(*, subscriber: Subscriber, paper_id: int) -> bool:

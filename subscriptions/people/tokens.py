@@ -156,6 +156,11 @@ def preferences_token(subscriber: Subscriber, *, issued_at: int | None = None) -
     return make_token(subscriber, Purpose.PREFERENCES, issued_at=issued_at)
 
 
+def feedback_token(subscriber: Subscriber) -> str:
+    """The token of "more/less like this" and "save" links (no expiry), dated now."""
+    return make_token(subscriber, Purpose.FEEDBACK)
+
+
 def unsubscribe_token(subscriber: Subscriber) -> str:
     """The token of the unsubscribe and one-click links (no expiry)."""
     return make_token(subscriber, Purpose.UNSUBSCRIBE)

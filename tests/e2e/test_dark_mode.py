@@ -22,7 +22,7 @@ LOOK = """() => {
     page: style('body').backgroundColor,
     card: style('.container').backgroundColor,
     text: style('.paper-meta + p').color,
-    title: style('td a').color,
+    title: style('td + td a').color,
     muted: style('.footer').color,
   };
 }"""
@@ -61,7 +61,22 @@ def test_the_digest_has_a_dark_palette_that_a_dark_client_applies(default_topics
             looks[scheme] = page.evaluate(LOOK)
             shots[scheme] = page.screenshot(path=ARTIFACTS / f"digest-{scheme}.png")
             page.close()
+        # On a phone the thumbnail goes above the text, not beside it.
+        layouts = {}
+        for width in (800, 390):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.set_content(html)
+            layouts[width] = page.evaluate(
+                """() => {
+                  const image = document.querySelector('img').getBoundingClientRect();
+                  const row = document.querySelector('img').closest('tr');
+                  const title = row.querySelector('td + td a').getBoundingClientRect();
+                  return title.top >= image.bottom ? 'above' : 'beside';
+                }"""
+            )
+            page.close()
         browser.close()
+    assert layouts == {800: "beside", 390: "above"}
 
     light, dark = looks["light"], looks["dark"]
     assert light["page"] == "rgb(246, 248, 250)" and light["card"] == "rgb(255, 255, 255)"

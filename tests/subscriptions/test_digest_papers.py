@@ -81,3 +81,36 @@ def test_the_site_shows_each_papers_thumbnail_and_summary(client, hf_listing):
     assert FW_SUMMARY in soup.get_text()
     detail = client.get(f"/papers/{paper.pk}/").content.decode()
     assert paper.abstract[:60] in detail
+
+
+@pytest.mark.django_db
+def test_the_editors_note_leads_every_digest_of_its_day(hf_listing):
+    from papers.models import DayNote
+
+    DayNote.objects.create(day=DAY, text="Model merging week: <three> papers & more.")
+    merging = Topic.objects.get(slug="model-merging")
+    for email in ("ada@example.org", "grace@example.org"):
+        make_subscriber(email=email, topics=[merging])
+    run_in_process(day=DAY, frequency="daily")
+    assert len(mail.outbox) == 2
+    for email in mail.outbox:
+        soup = BeautifulSoup(html_part(email), "html.parser")
+        text = soup.get_text(" ", strip=True)
+        assert "From the editors: Model merging week: <three> papers & more." in text
+        assert text.index("From the editors") < text.index("For you")
+        assert "From the editors: Model merging week: <three> papers & more." in email.body
+    assert "&lt;three&gt;" in html_part(mail.outbox[0])  # escaped, as text
+
+
+@pytest.mark.django_db
+def test_a_note_written_between_batches_shows_from_the_next_digest(hf_listing):
+    from papers.models import DayNote
+
+    merging = Topic.objects.get(slug="model-merging")
+    make_subscriber(email="ada@example.org", topics=[merging])
+    run_in_process(day=DAY, frequency="daily")
+    DayNote.objects.create(day=DAY, text="Late news.")
+    make_subscriber(email="grace@example.org", topics=[merging])
+    run_in_process(day=DAY, frequency="daily")
+    first, second = mail.outbox
+    assert "Late news." not in first.body and "Late news." in second.body

@@ -8,6 +8,8 @@ from datetime import date
 
 import bibtexparser
 import pytest
+from bs4 import BeautifulSoup
+from django.test import Client
 
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
@@ -136,3 +138,22 @@ def test_an_expired_preferences_link_shows_no_reading_list(client, settings, dig
     settings.PREFERENCES_LINK_MAX_AGE_DAYS = -1
     page = client.get(reading)
     assert page.status_code == 410 and "This link has expired" in page.content.decode()
+
+
+def test_a_reader_who_came_from_their_email_can_save_from_the_site(client, ada, digest_email):
+    paper = Paper.objects.get(arxiv_id="2511.03104")
+    anonymous = Client()
+    assert "Save for later" not in anonymous.get(f"/papers/{paper.pk}/").content.decode()
+
+    client.get(save_links(digest_email)[0])  # any link from the email will do
+    page = BeautifulSoup(client.get(f"/papers/{paper.pk}/").content, "html.parser")
+    [form] = [f for f in page("form") if "/save/" in f.get("action", "")]
+    assert form["action"].endswith(f"?paper={paper.pk}") and form["method"] == "post"
+    assert client.get(form["action"]).status_code == 200  # asking saves nothing
+    assert not SavedPaper.objects.filter(paper=paper).exists()
+    client.post(form["action"])
+    assert SavedPaper.objects.filter(subscriber=ada, paper=paper).count() == 1
+    home = BeautifulSoup(client.get("/?day=2025-11-06").content, "html.parser")
+    assert any("/save/" in f.get("action", "") for f in home("form"))
+    # Someone else on the site is offered nothing.
+    assert "/save/" not in anonymous.get("/?day=2025-11-06").content.decode()
