@@ -457,10 +457,6 @@ DIGESTS: dict[str, Any] = {
     "MAX_SEND_RETRIES": 6,
     "RETRY_BASE_SECONDS": env_int("DIGEST_RETRY_BASE_SECONDS", 60, minimum=1),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
-    # The hourly run sends a reader's digest once their local hour has come, and up to this
-    # many hours later (it was missed: the beat or the workers were down); later, the day
-    # goes without.
-    "CATCH_UP_HOURS": env_int("DIGEST_CATCH_UP_HOURS", 6, minimum=1, maximum=24),
     # The send hour and weekday of readers subscribed before each chose theirs (migration
     # 0024 gave them these, in UTC).
     "HOUR_UTC": env_int("DIGEST_HOUR_UTC", 7, minimum=0, maximum=23),

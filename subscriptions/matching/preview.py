@@ -55,8 +55,9 @@ def preview_picks(
 ) -> list[PreviewPick]:
     """The best ``limit`` papers for ``interests``, best first, as a digest's ranking would
     score them on ``today`` (default: today), from every visible paper or those featured or
-    published on or after ``since`` (or from ``candidates``, a run's, when given). Papers the
-    interests name as liked (``positives``, ``liked``) steer it as they steer a digest."""
+    published on or after ``since``; or from ``candidates`` (a digest's own, for the caller
+    that has them). Papers the interests name as liked (``positives``, ``liked``) steer it as
+    they steer a digest."""
     if candidates is None:
         papers = Paper.objects.all()
         if since is not None:
