@@ -35,9 +35,13 @@ def no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the embedding model tried to reach the network")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    # Its own context, undone when the test ends: the suite's teardowns that follow (a Redis
+    # flush on the real-services run) are not the model's and may connect.
+    with monkeypatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        patch.setattr(socket, "getaddrinfo", refuse)
+        yield
 
 
 def test_the_offline_model_loads_without_network_and_embeds_meaning(fresh_model, no_network):
