@@ -381,6 +381,24 @@ def report_on_workers(sizes: list[int], workers: int, redis_url: str, zones: int
     return 0
 
 
+def embed_for_the_run(*, quiet: bool) -> None:
+    """Give the papers and the subscribers' keywords their embeddings, as ingest and sign-up
+    do (not timed; the day's run only reads them). Nothing to do once the database has them;
+    nothing at all without the semantic extra (the run is then lexical, as before)."""
+    try:
+        from papers.embeddings import embed_unembedded_papers, store_phrases
+    except ImportError:  # a checkout from before semantic ranking
+        return
+    started = time.perf_counter()
+    papers = embed_unembedded_papers()
+    phrases = store_phrases(KEYWORDS)
+    if (papers or phrases) and not quiet:
+        print(
+            f"embedded {papers:,} papers and {phrases} keywords in "
+            f"{time.perf_counter() - started:.1f} s (not counted)"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", default="1000,10000", help="comma-separated sizes")
@@ -443,6 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.redirect_stdout(io.StringIO()) if arguments.row_only else nullcontext():
         fill(papers=arguments.papers, per_day=arguments.papers, last_day=DAY, tag=True)
     sizes = [int(s) for s in arguments.subscribers.split(",")]
+    embed_for_the_run(quiet=arguments.row_only)
 
     from django.db import connection
 

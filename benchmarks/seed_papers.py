@@ -9,7 +9,8 @@ What it writes
     papers span 500 days and the home page (the latest day) lists 100 of them, as on a busy
     Hugging Face day. Each paper gets a synthetic but well-formed arXiv id with its arXiv,
     PDF and Hugging Face links, the seed entry's author count, heavy-tailed upvotes, a GitHub
-    link for about a third and an editors' pick for about 1%. Papers are tagged with the
+    link for about a third and an editors' pick for about 1%, a Hugging Face thumbnail URL
+    each and a one-line summary (one of its sentences) for about 60%. Papers are tagged with the
     topics in the database by ``papers.topics.tag_papers``, exactly as an ingest does
     (``--no-tags`` skips that). Source rows and upvote histories are not written: no public
     page reads them.
@@ -124,7 +125,12 @@ def synthetic_paper(index: int, sources: Sequence[SourcePaper], *, per_day: int,
         github_url=f"https://github.com/example-lab/paper-{index}" if github else "",
         github_stars=int(rng.lognormvariate(3.0, 1.5)) if github else None,
         pinned=rng.random() < 0.01,
+        # Hugging Face gives every paper a thumbnail and most an AI summary (issue 21).
+        thumbnail_url=f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{arxiv_id}.png",
     )
+    # Drawn after everything else, so the papers are the same as before these were added.
+    if rng.random() < 0.6:
+        paper.summary = rng.choice(sentences).strip()
     paper.analyse()  # as ingest does
     return paper
 

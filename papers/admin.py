@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import IngestRun, Paper, PaperTopic, Topic, UpvoteObservation
+from .models import DayNote, IngestRun, Paper, PaperTopic, Topic, UpvoteObservation
 from .selectors import with_growth, with_shown_tags
 from .sources import source_choices
 from .tasks import ingest_source, retag_papers, retag_selected_papers
@@ -162,6 +162,15 @@ class PaperAdmin(admin.ModelAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         transaction.on_commit(lambda: retag_selected_papers.delay(ids))
         self.message_user(request, f"Re-tagging {len(ids)} papers in the background.")
+
+
+@admin.register(DayNote)
+class DayNoteAdmin(admin.ModelAdmin):
+    """The editors' note of a day: shown at the top of that day's digests (those sent after
+    it was written) and on the day's page."""
+
+    list_display = ["day", "text", "updated_at"]
+    date_hierarchy = "day"
 
 
 @admin.register(Topic)

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .sources import source_choices
-from .text import stored_terms
+from .text import one_line_summary, stored_terms
 
 
 class Paper(models.Model):
@@ -23,6 +23,9 @@ class Paper(models.Model):
     title = models.TextField()
     title_key = models.CharField(max_length=512, db_index=True, editable=False)
     abstract = models.TextField(blank=True)
+    summary = models.TextField(
+        blank=True, help_text="A one-line summary the listing gave (Hugging Face's AI summary)."
+    )
     authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
     author_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="Set when a listing gives only the number of authors."
@@ -51,6 +54,14 @@ class Paper(models.Model):
         blank=True,
         editable=False,
         help_text="The title and abstract as ranking reads them (papers.text.stored_terms).",
+    )
+    # The title and abstract's sentence embedding (papers.embeddings), made once at ingest.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    embedding_key = models.CharField(
+        max_length=40,
+        blank=True,
+        editable=False,
+        help_text="The model and text the embedding was made of (papers.embeddings).",
     )
     arrived_at = models.DateTimeField(
         default=timezone.now,
@@ -93,6 +104,12 @@ class Paper(models.Model):
         return len(self.authors) or self.author_count or 0
 
     @property
+    def one_line(self) -> str:
+        """What the paper is about in one line: the listing's summary, else the abstract's
+        first sentence."""
+        return one_line_summary(summary=self.summary, abstract=self.abstract)
+
+    @property
     def author_summary(self) -> str:
         """ "Ada Lovelace, Alan Turing, Grace Hopper et al.", or "11 authors" without names."""
         if self.authors:
@@ -100,6 +117,22 @@ class Paper(models.Model):
             return f"{shown} et al." if len(self.authors) > 3 else shown
         count = self.author_count or 0
         return f"{count} author{'s' if count != 1 else ''}" if count else ""
+
+
+class DayNote(models.Model):
+    """The editors' note for one day: shown at the top of that day's digests and page."""
+
+    day = models.DateField(unique=True)
+    text = models.TextField(
+        max_length=600, help_text="A few sentences, as plain text (no HTML, no Markdown)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"note for {self.day}"
 
 
 class PaperSource(models.Model):
@@ -199,3 +232,14 @@ class IngestRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location} ({self.status})"
+
+
+class TextEmbedding(models.Model):
+    """The sentence embedding of a phrase (a reader's interest), keyed by model and text."""
+
+    key = models.CharField(max_length=40, unique=True)
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -118,3 +118,30 @@ def paper_tokens(title: str, abstract: str, terms: str) -> tuple[list[str], list
         return content_tokens(title), content_tokens(abstract)
     title_terms, _, abstract_terms = rest.partition("\n")
     return title_terms.split(), abstract_terms.split()
+
+
+# A sentence ends at ".", "!" or "?" followed by a space and a capital or digit, unless the
+# word before is an abbreviation an abstract uses mid-sentence ("e.g.", "et al.", "Fig.").
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "fig.", "eq.", "cf.", "resp.", "approx.")
+_ONE_LINE_CHARACTERS = 240
+
+
+def first_sentence(text: str, *, limit: int = _ONE_LINE_CHARACTERS) -> str:
+    """The first sentence of ``text`` (whitespace collapsed), cut at a word with "…" when it
+    is longer than ``limit`` characters; "" for an empty text."""
+    text = " ".join(text.split())
+    for match in _SENTENCE_END.finditer(text):
+        if text[: match.start()].lower().endswith(_ABBREVIATIONS):
+            continue
+        text = text[: match.start()]
+        break
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
+
+
+def one_line_summary(*, summary: str, abstract: str) -> str:
+    """A paper in one line: the listing's own summary when it gave one, else the abstract's
+    first sentence."""
+    return first_sentence(summary) if summary.strip() else first_sentence(abstract)

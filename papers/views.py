@@ -8,6 +8,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import cache_page
@@ -16,6 +17,8 @@ from django.views.decorators.http import require_safe
 from .models import Topic
 from .selectors import (
     PAPER_ORDERS,
+    day_note,
+    featured_days,
     latest_featured_day,
     neighbour_days,
     papers_featured_on,
@@ -86,14 +89,28 @@ def day_archive(request: HttpRequest, day: str) -> HttpResponse:
     }
     context.update(_day_context(parsed, None))
     if not context["papers"]:
-        raise Http404("No papers that day.")
+        # A visitor's page, with the way to the days that have papers; a 404 all the same,
+        # so that crawlers keep no empty day.
+        return render(request, "papers/no_papers_yet.html", context, status=404)
     return render(request, "papers/paper_list.html", context)
+
+
+ARCHIVE_DAYS_PER_PAGE = 30
+
+
+@require_safe
+@_cached
+def digest_index(request: HttpRequest) -> HttpResponse:
+    """Every past day's list (``/digest/``), newest first, ``ARCHIVE_DAYS_PER_PAGE`` a page."""
+    page = Paginator(featured_days(), ARCHIVE_DAYS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "papers/digest_index.html", {"page": page})
 
 
 def _day_context(day: date, topic: Topic | None, order: str = "trending") -> dict[str, object]:
     previous_day, next_day = neighbour_days(day=day)
     return {
         "day": day,
+        "note": day_note(day=day),
         "order": order,
         "orders": PAPER_ORDERS,
         "growth_span": "this week" if order == "week" else "in 24 h",

@@ -7,6 +7,7 @@ from fragments rendered once per process instead: see ``subscriptions/delivery/r
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,23 @@ _STYLESHEET = Path(settings.BASE_DIR) / "templates" / "emails" / "email.css"
 
 @lru_cache(maxsize=1)
 def inliner() -> css_inline.CSSInliner:
+    """The inliner of every email: the shared stylesheet's rules inlined, its at-rules (the
+    dark palette) kept in a ``<style>`` in ``<head>``, where the clients that honour
+    ``prefers-color-scheme`` read them; inline styles cannot hold a media query."""
     # The shared stylesheet is read and parsed once per process, not once per email.
-    return css_inline.CSSInliner(extra_css=_STYLESHEET.read_text(), load_remote_stylesheets=False)
+    return css_inline.CSSInliner(
+        extra_css=_STYLESHEET.read_text(), load_remote_stylesheets=False, keep_at_rules=True
+    )
+
+
+@lru_cache(maxsize=1)
+def media_query_classes() -> frozenset[str]:
+    """The class names the stylesheet's media queries select (the dark palette, the phone
+    layout): they stay in the HTML when it sheds the others (inlined, a class serves
+    nothing else). The media queries sit at the end of the stylesheet."""
+    css = _STYLESHEET.read_text()
+    start = css.find("@media")
+    return frozenset(re.findall(r"\.([a-z][\w-]*)", css[start:])) if start >= 0 else frozenset()
 
 
 def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:

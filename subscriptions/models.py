@@ -121,6 +121,10 @@ class Subscriber(models.Model):
         default=DEFAULT_SEND_WEEKDAY,
         help_text="Weekly readers: the day of the week the digest is sent on.",
     )
+    tracking = models.BooleanField(
+        default=True,
+        help_text="Count opens and clicks (links go through our redirect); off: direct links.",
+    )
 
     objects = SubscriberQuerySet.as_manager()
 
@@ -399,3 +403,13 @@ class RateLimitBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key[:8]}"
+
+
+# Saved papers, opens and clicks live in a module of their own (this one is long enough).
+from subscriptions.reader_models import DigestClick, DigestOpen, SavedPaper  # noqa: E402
+
+__all__ = [
+    "DigestClick",
+    "DigestOpen",
+    "SavedPaper",
+]

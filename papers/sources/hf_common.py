@@ -66,6 +66,7 @@ def hf_item_record(item: object, position: int) -> PaperRecord | SkippedEntry:
     return PaperRecord(
         title=title,
         abstract=_text(paper.get("summary")) or _text(item.get("summary")),
+        summary=_text(paper.get("ai_summary")),
         arxiv_id=arxiv_id,
         authors=_author_names(paper.get("authors")),
         published_on=iso_date(paper.get("publishedAt")),

@@ -25,6 +25,8 @@ class PaperRecord:
 
     title: str
     abstract: str = ""
+    # A one-line summary the listing gives (Hugging Face's AI summary), not the abstract's.
+    summary: str = ""
     arxiv_id: str = ""
     authors: tuple[str, ...] = ()
     # Set when the listing shows only "N authors"; otherwise len(authors) is the count.

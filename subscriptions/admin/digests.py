@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,11 @@ from subscriptions.admin.common import (
     CappedCountPaginator,
     action_confirmed,
     confirmation_page,
+)
+from subscriptions.delivery.engagement import (
+    engagement_by_day,
+    engagement_by_topic,
+    most_clicked_papers,
 )
 from subscriptions.delivery.render import inert_links, render_digest
 from subscriptions.delivery.selectors import digests_with_content
@@ -128,8 +134,10 @@ class DigestAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         summary = self.admin_site.admin_view(self.summary_view)
         preview = self.admin_site.admin_view(shows_email_html(self.preview_view))
+        engagement = self.admin_site.admin_view(self.engagement_view)
         return [
             path("summary/", summary, name="subscriptions_digest_summary"),
+            path("engagement/", engagement, name="subscriptions_digest_engagement"),
             path("<int:pk>/preview/", preview, name="subscriptions_digest_preview"),
             *super().get_urls(),
         ]
@@ -160,6 +168,27 @@ class DigestAdmin(admin.ModelAdmin):
             "runs": DigestRun.objects.exclude(paused_reason="")[:10],
         }
         return render(request, "admin/subscriptions/digest_summary.html", context)
+
+    def engagement_view(self, request: HttpRequest) -> HttpResponse:
+        """Per day: digests sent, opened, clicked; for one day, the same per topic followed,
+        and the papers most clicked."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        days = engagement_by_day()
+        day: date | None
+        try:
+            day = date.fromisoformat(request.GET.get("day", ""))
+        except ValueError:
+            day = date.fromisoformat(days[0].label) if days else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Opens and clicks",
+            "days": days,
+            "day": day,
+            "topics": engagement_by_topic(day=day) if day else [],
+            "papers": most_clicked_papers(day=day) if day else [],
+        }
+        return render(request, "admin/subscriptions/digest_engagement.html", context)
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """A past digest as it was sent: HTML and text, nothing sent."""

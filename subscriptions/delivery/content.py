@@ -11,19 +11,9 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from papers.models import Paper
-from papers.selectors import shown_topic_names
+from papers.selectors import day_note, day_notes, shown_topic_names
 from subscriptions.delivery.selectors import followed_topic_names, in_id_range
 from subscriptions.models import Digest, DigestItem
-
-_EXCERPT_CHARACTERS = 220
-
-
-def excerpt(text: str, limit: int = _EXCERPT_CHARACTERS) -> str:
-    """About two lines of an abstract, cut at a word boundary."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +31,8 @@ class PaperFace:
     upvotes: int
     topics: tuple[str, ...]
     abstract: str
+    summary: str  # the listing's one-line summary, or ""
+    thumbnail_url: str
     arxiv_url: str
     pdf_url: str
     github_url: str
@@ -65,6 +57,8 @@ class PaperFace:
             upvotes=paper.upvotes,
             topics=tuple(topics)[:3],
             abstract=paper.abstract,
+            summary=paper.summary,
+            thumbnail_url=paper.thumbnail_url,
             arxiv_url=paper.arxiv_url,
             pdf_url=paper.pdf_url,
             github_url=paper.github_url,
@@ -92,7 +86,7 @@ def _same_face(face: PaperFace) -> PaperFace:
 
 
 _FACE_FIELDS: tuple[str, ...] = ("pk", "title", "authors", "author_count", "upvotes", "abstract")
-_FACE_FIELDS += ("arxiv_url", "pdf_url", "github_url")
+_FACE_FIELDS += ("summary", "arxiv_url", "pdf_url", "github_url", "thumbnail_url")
 
 
 def paper_faces(paper_ids: set[int]) -> dict[int, PaperFace]:
@@ -118,22 +112,26 @@ def picks_of(items: Iterable[DigestItem]) -> list[Pick]:
 
 
 class Content(NamedTuple):
-    """What a digest shows: its picks, and the names of the topics its reader follows."""
+    """What a digest shows: its picks, the names of the topics its reader follows, and the
+    editors' note of its day ("" for none)."""
 
     picks: list[Pick]
     topics: list[str]
+    note: str = ""
 
     @classmethod
     def of(cls, digest: Digest, items: Iterable[DigestItem] | None = None) -> Content:
         """From a digest and its ``items``, or else its own items (with their papers and
         shown tags loaded, as ``digests_with_content`` does)."""
         items = digest.items.all() if items is None else items
-        return cls(picks_of(items), [topic.name for topic in digest.subscriber.topics.all()])
+        topics = [topic.name for topic in digest.subscriber.topics.all()]
+        return cls(picks_of(items), topics, day_note(day=digest.day))
 
 
 def digest_contents(digests: Sequence[Digest]) -> dict[int, Content]:
-    """What many digests show, in four queries, read as values; each paper's face is made
-    once, and every item's reasons are decoded from JSON in one call."""
+    """What many digests show, in five queries, read as values; each paper's face is made
+    once, every item's reasons are decoded from JSON in one call, and the editors' note is
+    read once for the batch (a note written during a run shows from the next batch on)."""
     ids = [digest.pk for digest in digests]
     subscriber_ids = [digest.subscriber_id for digest in digests]
     rows = list(
@@ -148,7 +146,10 @@ def digest_contents(digests: Sequence[Digest]) -> dict[int, Content]:
     for (digest_id, section, paper_id, _), why in zip(rows, reasons, strict=True):
         picks[digest_id].append(Pick(section, faces[paper_id], why))
     topics = followed_topic_names(subscriber_ids)
+    notes = day_notes(days={digest.day for digest in digests})
     return {
-        digest.pk: Content(picks[digest.pk], topics.get(digest.subscriber_id, []))
+        digest.pk: Content(
+            picks[digest.pk], topics.get(digest.subscriber_id, []), notes.get(digest.day, "")
+        )
         for digest in digests
     }

@@ -32,8 +32,17 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import feedback_papers
 from subscriptions.matching.ranking import RankedPaper, rank_papers_for
-from subscriptions.models import Digest, DigestItem, Feedback, RetiredPaper, Subscriber
+from subscriptions.models import (
+    Digest,
+    DigestClick,
+    DigestItem,
+    Feedback,
+    RetiredPaper,
+    SavedPaper,
+    Subscriber,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +152,7 @@ def _plan(*, day: date, frequency: str, rows: Sequence[tuple]) -> _Plan:
         candidates=candidates,
         limit=settings.DIGESTS["FOR_YOU_COUNT"],
         already_sent=sent,
-        feedback_texts=_feedback_texts(interests),
+        feedback=feedback_papers(interests=interests),
     )
     pool = trending_columns(
         candidates=candidates, day=day, weekly=frequency == Subscriber.Frequency.WEEKLY
@@ -310,7 +319,7 @@ def _unbuilt(
 
 
 def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
-    """Interests of the given subscribers, in four queries whatever their number."""
+    """Interests of the given subscribers, in six queries whatever their number."""
     # Rows of subscribers in the range but not in ``rows`` (already built, inactive) go unused.
     ids = in_id_range([row[0] for row in rows])
     topics: dict[int, list[int]] = {}
@@ -324,6 +333,15 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
         "subscriber_id", "paper_id", "signal"
     ):
         (liked if signal > 0 else disliked).setdefault(subscriber_id, []).append(paper_id)
+    saved: dict[int, list[int]] = {}
+    for subscriber_id, paper_id in SavedPaper.objects.filter(**ids).values_list(
+        "subscriber_id", "paper_id"
+    ):
+        saved.setdefault(subscriber_id, []).append(paper_id)
+    clicked: dict[int, list[int]] = {}
+    clicks = DigestClick.objects.filter(**{f"digest__{key}": value for key, value in ids.items()})
+    for subscriber_id, paper_id in clicks.values_list("digest__subscriber_id", "paper_id"):
+        clicked.setdefault(subscriber_id, []).append(paper_id)
     # When their last digest that went out was built: what arrived later is new to them.
     last_built = dict(
         Digest.objects.filter(**ids, status__in=[Digest.Status.SENT, Digest.Status.UNKNOWN])
@@ -341,6 +359,8 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
             since=last_built.get(pk),
             liked=tuple(liked.get(pk, ())),
             disliked=tuple(disliked.get(pk, ())),
+            saved=tuple(saved.get(pk, ())),
+            clicked=tuple(clicked.get(pk, ())),
         )
         for pk, keywords, authors, excluded in rows
     ]
@@ -353,14 +373,6 @@ def _already_sent(subscriber_ids: list[int], paper_ids: list[int]) -> dict[int, 
     ).values_list("subscriber_id", "paper_id"):
         sent.setdefault(subscriber_id, set()).add(paper_id)
     return sent
-
-
-def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]]:
-    ids = {p for i in interests for p in (*i.liked, *i.disliked)}
-    if not ids:
-        return {}
-    rows = Paper.objects.filter(pk__in=ids).values_list("pk", "title", "abstract")
-    return {pk: (title, abstract) for pk, title, abstract in rows}
 
 
 def preview_digest(*, subscriber: Subscriber, day: date) -> tuple[Digest, list[DigestItem]]:

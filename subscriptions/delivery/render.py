@@ -20,20 +20,27 @@ from django.utils.dateformat import format as date_format
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from subscriptions.delivery.content import Content, PaperFace, excerpt
+from papers.text import one_line_summary
+from subscriptions.delivery.content import Content, PaperFace
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
-from subscriptions.emails import email_of, inliner
+from subscriptions.emails import email_of, inliner, media_query_classes
 from subscriptions.models import Digest, DigestItem, Subscriber
-from subscriptions.people.tokens import digest_tokens
+from subscriptions.people.tokens import click_token, digest_tokens
 
-_CLASS = re.compile(r' class="[^"]*"')
+_CLASS = re.compile(r' class="([^"]*)"')
 _INDENT = re.compile(r"\n\s+")
 
 
+def _kept_classes(match: re.Match[str]) -> str:
+    kept = [name for name in match[1].split() if name in media_query_classes()]
+    return f' class="{" ".join(kept)}"' if kept else ""
+
+
 def _lean(html: str) -> str:
-    """Inlined HTML without what no longer serves: class attributes and indentation."""
-    return _INDENT.sub("\n", _CLASS.sub("", html))
+    """Inlined HTML without what no longer serves: indentation, and the classes that the
+    media queries (kept in ``<head>``) do not select."""
+    return _INDENT.sub("\n", _CLASS.sub(_kept_classes, html))
 
 
 def _inline_fragment(html: str) -> str:
@@ -44,8 +51,9 @@ def _inline_document(html: str) -> str:
     return _lean(inliner().inline(html))
 
 
-# A paper's fragment has slots for what the reader gets (a number, reasons, feedback links).
-_READER_SLOTS = ("number", "reasons", "more_url", "less_url")
+# A paper's fragment has slots for what the reader gets (a number, reasons, feedback and save
+# links, and the paper's own link: through the counting redirect, or direct).
+_READER_SLOTS = ("number", "reasons", "more_url", "less_url", "save_url", "url")
 
 
 @lru_cache(maxsize=8192)
@@ -62,13 +70,16 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     (the dictionary is shared: read it, never change it)."""
     shape: tuple[bool | int, ...] = (bool(face.upvotes), len(face.topics))
     shape += (bool(face.arxiv_url), bool(face.pdf_url), bool(face.github_url))
+    # Made here, once per face, not each time a batch reads the paper.
+    line = one_line_summary(summary=face.summary, abstract=face.abstract)
+    shape += (bool(line), bool(face.thumbnail_url))
     values = {
         "title": face.title,
         "author_summary": face.author_summary,
         "upvotes": str(face.upvotes),
         **{f"topic{index}": topic for index, topic in enumerate(face.topics)},
-        "excerpt": excerpt(face.abstract),
-        "url": _paper_link(site_url, face.pk),
+        "summary": line,
+        "thumbnail_url": face.thumbnail_url,
         "arxiv_url": face.arxiv_url,
         "pdf_url": face.pdf_url,
         "github_url": face.github_url,
@@ -76,7 +87,7 @@ def _paper_values(face: PaperFace, site_url: str) -> tuple[tuple[bool | int, ...
     return shape, values
 
 
-@lru_cache(maxsize=512)  # every combination of the arguments
+@lru_cache(maxsize=2048)  # every combination of the arguments
 def _shape_stencil(
     name: str,
     with_reasons: bool,
@@ -85,6 +96,8 @@ def _shape_stencil(
     has_arxiv: bool,
     has_pdf: bool,
     has_github: bool,
+    has_summary: bool,
+    has_thumbnail: bool,
 ) -> Stencil:
     """The fragment ``name`` for every paper of one shape (what it has to show), with a slot
     for each of the paper's values too: rendered and CSS-inlined once per process, not once
@@ -95,6 +108,8 @@ def _shape_stencil(
         "arxiv_url": has_arxiv,
         "pdf_url": has_pdf,
         "github_url": has_github,
+        "summary": has_summary,
+        "thumbnail_url": has_thumbnail,
     }
     context = {"has_reasons": with_reasons, "topics": [slot(f"topic{n}") for n in range(topics)]}
     return Stencil.render(
@@ -103,8 +118,6 @@ def _shape_stencil(
         slots=(
             "title",
             "author_summary",
-            "excerpt",
-            "url",
             *[value for value, shown in present.items() if shown],
             *_READER_SLOTS,
         ),
@@ -121,9 +134,11 @@ def _shell_stencil(
     has_for_you: bool,
     has_trending: bool,
     weekly: bool = False,
+    note: str = "",
 ) -> Stencil:
-    """The digest around its papers (shell.html or shell.txt) for one day and shape; a
-    weekly digest speaks of its week (the seven days up to ``day``)."""
+    """The digest around its papers (shell.html or shell.txt) for one day, shape and
+    editors' note (a note edited during the day makes a new shell); a weekly digest speaks
+    of its week (the seven days up to ``day``)."""
     html = name.endswith(".html")
     context = {
         "day": day,
@@ -131,6 +146,7 @@ def _shell_stencil(
         "weekly": weekly,
         "has_for_you": has_for_you,
         "has_trending": has_trending,
+        "note": note,
     }
     return Stencil.render(
         f"emails/digest/{name}",
@@ -239,18 +255,23 @@ def _view_link(token: str, digest_id: int) -> str:
 @dataclass(frozen=True, slots=True)
 class DigestLinks:
     """Where the reader's links in a digest go, each with a token of its own purpose;
-    ``feedback`` takes ``?paper=<id>&signal=more|less``."""
+    ``feedback`` takes ``?paper=<id>&signal=more|less``, ``save`` takes ``?paper=<id>``.
+    With ``tracked``, each paper's link goes through the counting redirect (``/r/<token>/``,
+    a token per paper of ``digest_id``); without, straight to the paper."""
 
     view: str
     preferences: str
     unsubscribe: str
     one_click: str
     feedback: str
+    save: str
+    tracked: bool = False
+    digest_id: int = 0
 
 
 def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks:
     """The links of the digest's reader, dated ``issued_at`` (by default now): four
-    signatures, no query."""
+    signatures, no query (saving is feedback: it shares the feedback token)."""
     tokens = digest_tokens(digest.subscriber, issued_at=issued_at)
     return DigestLinks(
         view=_view_link(tokens.view, digest.pk or 0),
@@ -258,14 +279,22 @@ def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks
         unsubscribe=_link("subscriptions:unsubscribe", tokens.unsubscribe),
         one_click=_link("subscriptions:one_click_unsubscribe", tokens.unsubscribe),
         feedback=_link("subscriptions:feedback", tokens.feedback),
+        save=_link("subscriptions:save", tokens.feedback),
+        tracked=digest.subscriber.tracking and bool(digest.pk),
+        digest_id=digest.pk or 0,
     )
+
+
+def _click_link(site_url: str, digest_id: int, paper_id: int) -> str:
+    before, after = _link_parts(site_url, "subscriptions:click", "TOKEN")
+    return f"{before}{click_token(digest_id=digest_id, paper_id=paper_id)}{after}"
 
 
 def inert_links() -> DigestLinks:
     """Links for a test send or an editor's preview: every one leads to a page saying it
     changes nothing, and a one-click POST to it unsubscribes no one."""
     inert = f"{settings.SITE_URL}{reverse('subscriptions:test_link')}"
-    return DigestLinks(inert, inert, inert, inert, inert)
+    return DigestLinks(inert, inert, inert, inert, inert, inert)
 
 
 def render_digest(
@@ -280,9 +309,9 @@ def render_digest(
 
 
 def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
-    picks, topics = content or Content.of(digest)
+    picks, topics, note = content or Content.of(digest)
     site_url = settings.SITE_URL
-    feedback = links.feedback
+    feedback, save, tracked, digest_id = links.feedback, links.save, links.tracked, links.digest_id
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
     html: dict[str, list[str]] = {for_you: [], trending: []}
     text: dict[str, list[str]] = {for_you: [], trending: []}
@@ -293,6 +322,10 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
         values = {
             "more_url": f"{feedback}?paper={face.pk}&signal=more",
             "less_url": f"{feedback}?paper={face.pk}&signal=less",
+            "save_url": f"{save}?paper={face.pk}",
+            "url": _click_link(site_url, digest_id, face.pk)
+            if tracked
+            else _paper_link(site_url, face.pk),
         }
         if kind == "paper":
             titles.append(face.title)
@@ -307,7 +340,7 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
         )
     subscriber = digest.subscriber
     weekly = digest.frequency == Subscriber.Frequency.WEEKLY
-    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), weekly)
+    shape = (digest.day, site_url, bool(html[for_you]), bool(html[trending]), weekly, note)
     values = {
         "view_url": links.view,
         "interests": interests_phrase(topics, subscriber.keywords),
@@ -362,4 +395,8 @@ def digest_email(
         email.reply_to = [settings.DIGEST_REPLY_TO]
     if to is None:  # a test send is no digest's: its events must settle nothing
         email.metadata = digest_metadata(digest.pk)  # type: ignore[attr-defined]
+    # Opens only for a reader who allows tracking; clicks never by the ESP: our redirect
+    # counts them (subscriptions/delivery/engagement.py), and a rewritten link would hide it.
+    email.track_opens = to is None and links.tracked  # type: ignore[attr-defined]
+    email.track_clicks = False  # type: ignore[attr-defined]
     return email

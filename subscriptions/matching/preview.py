@@ -19,6 +19,7 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import feedback_papers
 from subscriptions.matching.ranking import rank_papers_for
 
 
@@ -33,6 +34,17 @@ class PreviewPick:
     reasons: list[str]
 
 
+def latest_listing_day(*, today: date) -> date:
+    """The latest day up to ``today`` that papers were featured on (``today`` if none)."""
+    latest = (
+        Paper.objects.filter(hidden=False, featured_on__lte=today)
+        .order_by("-featured_on")
+        .values_list("featured_on", flat=True)
+        .first()
+    )
+    return latest or today
+
+
 def preview_picks(
     *,
     interests: Interests,
@@ -44,7 +56,8 @@ def preview_picks(
     """The best ``limit`` papers for ``interests``, best first, as a digest's ranking would
     score them on ``today`` (default: today), from every visible paper or those featured or
     published on or after ``since``; or from ``candidates`` (a digest's own, for the caller
-    that has them)."""
+    that has them). Papers the interests name as liked (``positives``, ``liked``) steer it as
+    they steer a digest."""
     if candidates is None:
         papers = Paper.objects.all()
         if since is not None:
@@ -54,7 +67,12 @@ def preview_picks(
             topics=topic_profiles(),
             today=today or timezone.localdate(),
         )
-    [picks] = rank_papers_for(subscribers=[interests], candidates=candidates, limit=limit)
+    [picks] = rank_papers_for(
+        subscribers=[interests],
+        candidates=candidates,
+        limit=limit,
+        feedback=feedback_papers(interests=[interests]),
+    )
     shown = Paper.objects.filter(pk__in=[pick.paper_id for pick in picks])
     facts = {
         pk: (title, arxiv_id)

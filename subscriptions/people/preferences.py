@@ -58,6 +58,13 @@ def sign_out_links(subscriber: Subscriber) -> None:
     subscriber.refresh_from_db(fields=["manage_key"])
 
 
+def set_tracking(subscriber: Subscriber, *, on: bool) -> None:
+    """Count the reader's opens and clicks (``on``) or not: with it off, their digests link
+    straight to each paper and ask the ESP to track nothing."""
+    subscriber.tracking = on
+    subscriber.save(update_fields=["tracking"])
+
+
 def record_feedback(subscriber: Subscriber, *, paper_id: int, signal: int) -> None:
     """Remember "more like this" (+1) or "less like this" (-1); the latest word counts."""
     Feedback.objects.update_or_create(

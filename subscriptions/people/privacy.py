@@ -16,7 +16,15 @@ from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from subscriptions.models import Digest, Feedback, Subscriber, WebhookEvent
+from subscriptions.models import (
+    Digest,
+    DigestClick,
+    DigestOpen,
+    Feedback,
+    SavedPaper,
+    Subscriber,
+    WebhookEvent,
+)
 from subscriptions.people.suppression import remember_if_final
 
 # The subscriber's fields a reader gets in their file (manage_key is left out: it is the
@@ -28,6 +36,7 @@ _SUBSCRIBER_FIELDS = (
     "keywords",
     "authors",
     "excluded_keywords",
+    "tracking",
     "created_at",
     "confirmed_at",
     "unsubscribed_at",
@@ -86,6 +95,22 @@ def personal_data(*, subscriber: Subscriber) -> dict[str, Any]:
         "feedback": [
             {"paper_id": entry.paper_id, "signal": entry.signal, "at": _plain(entry.created_at)}
             for entry in feedback
+        ],
+        "saved_papers": [
+            {"paper_id": entry.paper_id, "saved_at": _plain(entry.saved_at)}
+            for entry in SavedPaper.objects.filter(subscriber=subscriber).order_by("saved_at", "pk")
+        ],
+        "opens": [
+            {"digest_id": entry.digest_id, "at": _plain(entry.opened_at)}
+            for entry in DigestOpen.objects.filter(digest__subscriber=subscriber).order_by("pk")
+        ],
+        "clicks": [
+            {
+                "digest_id": entry.digest_id,
+                "paper_id": entry.paper_id,
+                "at": _plain(entry.clicked_at),
+            }
+            for entry in DigestClick.objects.filter(digest__subscriber=subscriber).order_by("pk")
         ],
         "email_events": [
             {"type": event.event_type, "received_at": _plain(event.received_at)}

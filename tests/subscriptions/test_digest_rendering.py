@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from papers.models import Paper, Topic
+from papers.text import one_line_summary
 from subscriptions.delivery import content, digests, pool, render, runs, sending
 from subscriptions.delivery.digests import build_digest_batch
 from subscriptions.delivery.runs import run_in_process
@@ -228,14 +229,15 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
     template with the paper itself shows: the same text, in the same order, and the same links."""
     reader = {"number": "3", "reasons": "topic: Face analysis", "more_url": "https://m/?a=1&b=2"}
     reader["less_url"] = "https://l/"
+    reader["save_url"] = "https://s/?paper=1"
     faces = content.paper_faces(set(Paper.objects.values_list("pk", flat=True)))
     assert any(not face.github_url for face in faces.values())  # more than one shape
     for face in faces.values():
+        reader["url"] = render._paper_link(settings.SITE_URL, face.pk)
         whole = {
             "paper": face,
-            "url": render._paper_link(settings.SITE_URL, face.pk),
-            "excerpt": content.excerpt(face.abstract),
             "has_reasons": with_reasons,
+            "summary": one_line_summary(summary=face.summary, abstract=face.abstract),
             **reader,
             **{name: getattr(face, name) for name in PAPER_VALUES},
             "topics": face.topics,
@@ -250,6 +252,7 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
 
 
 PAPER_VALUES = ("title", "author_summary", "upvotes", "arxiv_url", "pdf_url", "github_url")
+PAPER_VALUES += ("thumbnail_url",)
 
 
 @pytest.mark.django_db

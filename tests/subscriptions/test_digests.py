@@ -179,3 +179,30 @@ def test_hidden_papers_are_in_no_section(seeded):
 @given(st.lists(st.text()))
 def test_reasons_are_written_as_json_dumps_writes_them(strings):
     assert _json_list(strings) == json.dumps(strings)
+
+
+def test_saved_and_clicked_papers_raise_similar_papers_in_the_next_digest():
+    from subscriptions.models import DigestClick, SavedPaper
+
+    faces = make_paper(title="Face recognition with margins", featured_on=DAY - timedelta(days=9))
+    for title in ["Face anti-spoofing", "Graph neural networks for molecules"]:
+        make_paper(title=title, abstract=f"{title}.", featured_on=DAY)
+    keywords = ["networks", "molecules", "face"]
+    saver, clicker, neither = (make_subscriber(keywords=keywords) for _ in range(3))
+    # The clicker followed the face paper from an earlier digest.
+    earlier = Digest.objects.create(
+        subscriber=clicker, period="2025-11-01", day=DAY - timedelta(days=5), frequency="daily"
+    )
+    DigestClick.objects.create(digest=earlier, paper=faces, clicked_at=earlier.created_at)
+    SavedPaper.objects.create(subscriber=saver, paper=faces)
+    build()
+
+    def face_score(reader):
+        item = DigestItem.objects.get(subscriber=reader, paper__title="Face anti-spoofing")
+        return item.score
+
+    # Without either, the molecules paper leads; a save (strong) puts the face paper first,
+    # a click (mild) moves it up.
+    assert titles(Digest.objects.get(subscriber=neither), "for_you")[0].startswith("Graph")
+    assert titles(Digest.objects.get(subscriber=saver), "for_you")[0] == "Face anti-spoofing"
+    assert face_score(neither) < face_score(clicker) < face_score(saver)

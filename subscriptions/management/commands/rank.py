@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from papers.ingest import parse_day
 from subscriptions.delivery.diagnosis import no_candidates
 from subscriptions.delivery.digests import candidate_set_for
-from subscriptions.matching.interests import InterestsError, clean_interests
+from subscriptions.matching.interests import InterestsError, clean_interests, split_phrases
 from subscriptions.matching.preview import preview_picks
 
 
@@ -19,7 +19,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--interests", action="append", default=[], help="Keyword or phrase (repeatable)."
+            "--interests",
+            action="append",
+            default=[],
+            help="Interests as typed in the form: phrases separated by commas (repeatable).",
         )
         parser.add_argument("--topic", action="append", default=[], help="Topic slug.")
         parser.add_argument("--author", action="append", default=[], help="Author to follow.")
@@ -45,9 +48,9 @@ class Command(BaseCommand):
         try:
             interests = clean_interests(
                 topic_slugs=options["topic"],
-                keywords=options["interests"],
-                authors=options["author"],
-                excluded=options["exclude"],
+                keywords=split_phrases(*options["interests"]),
+                authors=split_phrases(*options["author"]),
+                excluded=split_phrases(*options["exclude"]),
             )
         except InterestsError as error:
             messages = [msg for msgs in error.errors.values() for msg in msgs]
