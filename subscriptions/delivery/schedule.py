@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -122,12 +122,22 @@ def readers_in_slot(
 def _local_hours(at: datetime) -> tuple[tuple[date, tuple[int, int], tuple[str, ...]], ...]:
     """At the UTC hour ``at``: each (local date, (local hour, ISO weekday)) some time zone
     is at, with those zones. Every zone the machine knows, so nothing is read from the
-    database: the few dozen groups are what a batch's query filters on."""
+    database: the few dozen groups are what a batch's query filters on.
+
+    An hour a zone's clocks skip (the spring change to summer time: 02:00 in New York)
+    counts as the hour after it, so its readers still get that day's digest.
+    """
     groups: dict[tuple[date, tuple[int, int]], list[str]] = {}
     for zone in time_zone_names():
-        local = at.astimezone(zone_named(zone))
-        key = (local.date(), (local.hour, local.isoweekday()))
-        groups.setdefault(key, []).append(zone)
+        info = zone_named(zone)
+        local = at.astimezone(info)
+        before = (at - timedelta(hours=1)).astimezone(info)
+        hours = [local.hour]
+        if before.date() == local.date():
+            hours += range(before.hour + 1, local.hour)  # skipped: empty but on a change
+        for hour in hours:
+            key = (local.date(), (hour, local.isoweekday()))
+            groups.setdefault(key, []).append(zone)
     return tuple((day, when, tuple(zones)) for (day, when), zones in sorted(groups.items()))
 
 

@@ -110,3 +110,16 @@ def test_a_reader_with_a_zone_the_machine_does_not_know_is_served_as_utc(seeded)
     reader = make_subscriber(time_zone="Mars/Olympus_Mons", send_hour=9, keywords=["faces"])
     run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 0, 0), end=utc(2025, 11, 7, 0, 0))
     assert Digest.objects.get(subscriber=reader).created_at == utc(2025, 11, 6, 9, 0)
+
+
+def test_a_reader_whose_hour_the_clocks_skip_gets_it_the_hour_after(seeded):
+    # 2025-03-09 in New York: 02:00 EST never comes, the clocks go from 01:59 to 03:00 EDT
+    # (07:00 UTC). A reader of 02:00 gets that day's digest at 03:00, the others as usual.
+    early = make_subscriber(time_zone="America/New_York", send_hour=2, keywords=["faces"])
+    usual = make_subscriber(time_zone="America/New_York", send_hour=3, keywords=["faces"])
+    run_schedule(names=[HOURLY], start=utc(2025, 3, 9, 0, 0), end=utc(2025, 3, 10, 0, 0))
+    assert Digest.objects.get(subscriber=early).created_at == utc(2025, 3, 9, 7, 0)
+    assert Digest.objects.get(subscriber=usual).created_at == utc(2025, 3, 9, 7, 0)
+    run_schedule(names=[HOURLY], start=utc(2025, 3, 10, 0, 0), end=utc(2025, 3, 11, 0, 0))
+    later = Digest.objects.filter(subscriber=early, period="2025-03-10").get()
+    assert later.created_at == utc(2025, 3, 10, 6, 0)  # 02:00 EDT
