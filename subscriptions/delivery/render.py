@@ -11,13 +11,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from html import escape as escape_html
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from papers.text import one_line_summary
@@ -26,7 +27,7 @@ from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import email_of, inliner, media_query_classes
 from subscriptions.models import Digest, DigestItem, Subscriber
-from subscriptions.people.tokens import click_token, digest_tokens
+from subscriptions.people.tokens import click_signer, digest_tokens
 
 _CLASS = re.compile(r' class="([^"]*)"')
 _INDENT = re.compile(r"\n\s+")
@@ -285,11 +286,6 @@ def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks
     )
 
 
-def _click_link(site_url: str, digest_id: int, paper_id: int) -> str:
-    before, after = _link_parts(site_url, "subscriptions:click", "TOKEN")
-    return f"{before}{click_token(digest_id=digest_id, paper_id=paper_id)}{after}"
-
-
 def inert_links() -> DigestLinks:
     """Links for a test send or an editor's preview: every one leads to a page saying it
     changes nothing, and a one-click POST to it unsubscribes no one."""
@@ -311,7 +307,17 @@ def render_digest(
 def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
     picks, topics, note = content or Content.of(digest)
     site_url = settings.SITE_URL
-    feedback, save, tracked, digest_id = links.feedback, links.save, links.tracked, links.digest_id
+    # A reader's links are made once per paper for both parts: HTML-escaped here, where
+    # only their fixed parts can need it (ids and tokens are digits, letters, "-", ":"),
+    # instead of escaping every value as it is filled in.
+    feedback, save = links.feedback, links.save
+    feedback_html, save_html = escape_html(feedback), escape_html(save)
+    if links.tracked:
+        sign = click_signer(digest_id=links.digest_id)
+        before, after = _link_parts(site_url, "subscriptions:click", "TOKEN")
+    else:
+        before, after = _link_parts(site_url, "papers:detail", 999999999)
+    before_html, after_html = escape_html(before), escape_html(after)
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
     html: dict[str, list[str]] = {for_you: [], trending: []}
     text: dict[str, list[str]] = {for_you: [], trending: []}
@@ -319,24 +325,35 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
     for section, face, reasons in picks:
         kind = "paper" if section == for_you else "trending"
         with_reasons = kind == "paper" and bool(reasons)
-        values = {
-            "more_url": f"{feedback}?paper={face.pk}&signal=more",
-            "less_url": f"{feedback}?paper={face.pk}&signal=less",
-            "save_url": f"{save}?paper={face.pk}",
-            "url": _click_link(site_url, digest_id, face.pk)
-            if tracked
-            else _paper_link(site_url, face.pk),
-        }
+        pk = face.pk
+        target = sign(pk) if links.tracked else pk
+        number = ""
         if kind == "paper":
             titles.append(face.title)
-            values["number"] = str(len(titles))
-        values["reasons"] = " · ".join(reasons)
+            number = str(len(titles))
         html[section].append(
-            _paper_stencil(f"{kind}.html", face, site_url, with_reasons).fill(values)
+            _paper_stencil(f"{kind}.html", face, site_url, with_reasons).fill(
+                {
+                    "more_url": SafeString(f"{feedback_html}?paper={pk}&amp;signal=more"),
+                    "less_url": SafeString(f"{feedback_html}?paper={pk}&amp;signal=less"),
+                    "save_url": SafeString(f"{save_html}?paper={pk}"),
+                    "url": SafeString(f"{before_html}{target}{after_html}"),
+                    "number": number,
+                    "reasons": " · ".join(reasons),
+                }
+            )
         )
-        values["reasons"] = "; ".join(reasons)
         text[section].append(
-            _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(values)
+            _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(
+                {
+                    "more_url": f"{feedback}?paper={pk}&signal=more",
+                    "less_url": f"{feedback}?paper={pk}&signal=less",
+                    "save_url": f"{save}?paper={pk}",
+                    "url": f"{before}{target}{after}",
+                    "number": number,
+                    "reasons": "; ".join(reasons),
+                }
+            )
         )
     subscriber = digest.subscriber
     weekly = digest.frequency == Subscriber.Frequency.WEEKLY
