@@ -12,7 +12,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.selectors import visible_paper
-from subscriptions.delivery.render import reader_links, render_digest
+from subscriptions.delivery.links import reader_links
+from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.retention import items_cutoff
 from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.email_pages import shows_email_html

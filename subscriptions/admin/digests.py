@@ -24,7 +24,8 @@ from subscriptions.delivery.engagement import (
     engagement_by_topic,
     most_clicked_papers,
 )
-from subscriptions.delivery.render import inert_links, render_digest
+from subscriptions.delivery.links import inert_links
+from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.selectors import digests_with_content
 from subscriptions.delivery.sending import retry_failed_digests
 from subscriptions.email_pages import shows_email_html

@@ -16,18 +16,23 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.urls import reverse
 from django.utils.dateformat import format as date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from papers.text import one_line_summary
 from subscriptions.delivery.content import Content, PaperFace
+from subscriptions.delivery.links import (
+    DigestLinks,
+    inert_links,
+    link_parts,
+    reader_links,
+)
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import email_of, inliner, media_query_classes
 from subscriptions.models import Digest, DigestItem, Subscriber
-from subscriptions.people.tokens import click_signer, digest_tokens
+from subscriptions.people.tokens import click_signer
 
 _CLASS = re.compile(r' class="([^"]*)"')
 _INDENT = re.compile(r"\n\s+")
@@ -226,73 +231,6 @@ def _short_week(day: date) -> str:
     return f"{_short_day(start)} {_EN_DASH} {_short_day(day)}"
 
 
-# Links are reversed once per site and name, with stand-ins for their arguments, then joined
-# per reader: reverse() costs more than all the rest of a digest's links.
-@lru_cache(maxsize=64)
-def _link_parts(site_url: str, name: str, *stand_ins: object) -> list[str]:
-    pieces = [f"{site_url}{reverse(name, args=stand_ins)}"]
-    for stand_in in stand_ins:
-        before, after = pieces.pop().split(str(stand_in))
-        pieces += [before, after]
-    return pieces
-
-
-def _link(name: str, token: str) -> str:
-    before, after = _link_parts(settings.SITE_URL, name, "TOKEN")
-    return f"{before}{token}{after}"
-
-
-def _paper_link(site_url: str, paper_id: int) -> str:
-    before, after = _link_parts(site_url, "papers:detail", 999999999)
-    return f"{before}{paper_id}{after}"
-
-
-def _view_link(token: str, digest_id: int) -> str:
-    parts = _link_parts(settings.SITE_URL, "subscriptions:view_digest", "TOKEN", 999999999)
-    before, middle, after = parts
-    return f"{before}{token}{middle}{digest_id}{after}"
-
-
-@dataclass(frozen=True, slots=True)
-class DigestLinks:
-    """Where the reader's links in a digest go, each with a token of its own purpose;
-    ``feedback`` takes ``?paper=<id>&signal=more|less``, ``save`` takes ``?paper=<id>``.
-    With ``tracked``, each paper's link goes through the counting redirect (``/r/<token>/``,
-    a token per paper of ``digest_id``); without, straight to the paper."""
-
-    view: str
-    preferences: str
-    unsubscribe: str
-    one_click: str
-    feedback: str
-    save: str
-    tracked: bool = False
-    digest_id: int = 0
-
-
-def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks:
-    """The links of the digest's reader, dated ``issued_at`` (by default now): four
-    signatures, no query (saving is feedback: it shares the feedback token)."""
-    tokens = digest_tokens(digest.subscriber, issued_at=issued_at)
-    return DigestLinks(
-        view=_view_link(tokens.view, digest.pk or 0),
-        preferences=_link("subscriptions:preferences", tokens.preferences),
-        unsubscribe=_link("subscriptions:unsubscribe", tokens.unsubscribe),
-        one_click=_link("subscriptions:one_click_unsubscribe", tokens.unsubscribe),
-        feedback=_link("subscriptions:feedback", tokens.feedback),
-        save=_link("subscriptions:save", tokens.feedback),
-        tracked=digest.subscriber.tracking and bool(digest.pk),
-        digest_id=digest.pk or 0,
-    )
-
-
-def inert_links() -> DigestLinks:
-    """Links for a test send or an editor's preview: every one leads to a page saying it
-    changes nothing, and a one-click POST to it unsubscribes no one."""
-    inert = f"{settings.SITE_URL}{reverse('subscriptions:test_link')}"
-    return DigestLinks(inert, inert, inert, inert, inert, inert)
-
-
 def render_digest(
     digest: Digest, content: Content | None = None, *, links: DigestLinks | None = None
 ) -> RenderedDigest:
@@ -314,9 +252,9 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
     feedback_html, save_html = escape_html(feedback), escape_html(save)
     if links.tracked:
         sign = click_signer(digest_id=links.digest_id)
-        before, after = _link_parts(site_url, "subscriptions:click", "TOKEN")
+        before, after = link_parts(site_url, "subscriptions:click", "TOKEN")
     else:
-        before, after = _link_parts(site_url, "papers:detail", 999999999)
+        before, after = link_parts(site_url, "papers:detail", 999999999)
     before_html, after_html = escape_html(before), escape_html(after)
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
     html: dict[str, list[str]] = {for_you: [], trending: []}
