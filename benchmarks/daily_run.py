@@ -21,7 +21,9 @@ What it measures
     and the new ones analysed before the run.
 
     With ``--celery-workers N`` the same day runs as in production instead: ``send_digests``
-    is queued on a real Redis broker (a private database, ``--redis-url``, flushed before
+    (with ``--time-zones N``: readers spread over N zones an hour apart, and each zone's
+    hourly ``send_due_digests`` run queued once the one before is out) is queued on a real
+    Redis broker (a private database, ``--redis-url``, flushed before
     each size) and N ``celery worker`` processes (solo pool, one task at a time) build and
     send the batches, with the same serialising backend. The clock runs from queuing the
     task until every subscriber's digest is sent, skipped or failed (the database is polled
@@ -304,9 +306,13 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
-def local_hour_ticks(zones: Sequence[str]) -> list[datetime]:
-    """The hourly runs (UTC) at which the readers of ``zones`` reach 07:00 on ``DAY``."""
-    return sorted({datetime.combine(DAY, dt_time(7), ZoneInfo(zone)) for zone in zones})
+def local_hour_ticks(zones: Sequence[str]) -> list[tuple[datetime, int]]:
+    """(the hourly run at which its readers reach 07:00 on ``DAY``, the zone's index in
+    ``zones``) for each zone, earliest first."""
+    return sorted(
+        (datetime.combine(DAY, dt_time(7), ZoneInfo(zone)), index)
+        for index, zone in enumerate(zones)
+    )
 
 
 def run_on_workers(count: int, workers: int, redis_url: str, zones: int) -> dict[str, float]:
@@ -327,13 +333,17 @@ def run_on_workers(count: int, workers: int, redis_url: str, zones: int) -> dict
             if names:
                 from subscriptions.tasks import send_due_digests
 
-                # Each zone's hourly run, one after the other without the hour between: the
-                # whole day's work, as the beat would hand it out over the day.
-                for tick in local_hour_ticks(names):
+                # Each zone's hourly run, as the beat hands them out over the day, without
+                # the hour between: the next is queued as soon as the last is out (runs an
+                # hour apart never overlap).
+                out = 0
+                for tick, zone in local_hour_ticks(names):
                     send_due_digests.delay(tick.isoformat())
+                    out += len(range(zone, count, len(names)))  # make_subscribers' spread
+                    wait_until_finished(out, processes, log_dir)
             else:
                 send_digests.delay("daily", DAY.isoformat())
-            wait_until_finished(count, processes, log_dir)
+                wait_until_finished(count, processes, log_dir)
             total = time.perf_counter() - started
             rss = [peak_rss_mb(worker.pid) for worker in processes]
         except Exception:
@@ -369,6 +379,24 @@ def report_on_workers(sizes: list[int], workers: int, redis_url: str, zones: int
             flush=True,
         )
     return 0
+
+
+def embed_for_the_run(*, quiet: bool) -> None:
+    """Give the papers and the subscribers' keywords their embeddings, as ingest and sign-up
+    do (not timed; the day's run only reads them). Nothing to do once the database has them;
+    nothing at all without the semantic extra (the run is then lexical, as before)."""
+    try:
+        from papers.embeddings import embed_unembedded_papers, store_phrases
+    except ImportError:  # a checkout from before semantic ranking
+        return
+    started = time.perf_counter()
+    papers = embed_unembedded_papers()
+    phrases = store_phrases(KEYWORDS)
+    if (papers or phrases) and not quiet:
+        print(
+            f"embedded {papers:,} papers and {phrases} keywords in "
+            f"{time.perf_counter() - started:.1f} s (not counted)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -433,6 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.redirect_stdout(io.StringIO()) if arguments.row_only else nullcontext():
         fill(papers=arguments.papers, per_day=arguments.papers, last_day=DAY, tag=True)
     sizes = [int(s) for s in arguments.subscribers.split(",")]
+    embed_for_the_run(quiet=arguments.row_only)
 
     from django.db import connection
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import importlib
 import os
 import platform
@@ -42,7 +43,7 @@ import resource
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import accumulate
@@ -348,6 +349,41 @@ def make_subscribers(
     return subscribers
 
 
+def embed_everything(
+    papers: list[CandidatePaper], subscribers: Sequence[Interests]
+) -> tuple[list[CandidatePaper], Callable[[Sequence[str]], np.ndarray]]:
+    """The papers with their sentence embeddings, made as ingest makes them (timed and
+    printed: the embedding target), and the subscribers' keywords' vectors as a lookup
+    (made first, not timed: sign-up stores them)."""
+    from papers.embeddings import embed_texts, forget_embedded_texts, paper_text
+
+    keywords = sorted({k.casefold() for s in subscribers for k in s.keywords})
+    started = time.perf_counter()
+    keyword_vectors = dict(zip(keywords, embed_texts(keywords), strict=True))
+    print(
+        f"embedding {len(keywords)} distinct keywords (not counted): "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    forget_embedded_texts()
+    rss_before = rss_now_mb()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    vectors = embed_texts([paper_text(p.title, p.abstract) for p in papers])
+    seconds = time.perf_counter() - started
+    print(
+        f"embedding {len(papers):,} papers: {seconds:.1f} s "
+        f"(CPU {time.process_time() - cpu_started:.1f} s), "
+        f"{seconds / max(len(papers), 1) * 1000:.0f} ms a paper; RSS {rss_before:.0f} -> "
+        f"{rss_now_mb():.0f} MB (peak so far {rss_peak_mb():.0f} MB)"
+    )
+    zero = np.zeros(vectors.shape[1], dtype=np.float32)
+
+    def lookup(phrases: Sequence[str]) -> np.ndarray:
+        return np.vstack([keyword_vectors.get(p.casefold(), zero) for p in phrases])
+
+    embedded = [dataclasses.replace(p, embedding=v) for p, v in zip(papers, vectors, strict=True)]
+    return embedded, lookup
+
+
 # --- Measuring ----------------------------------------------------------------------------
 
 
@@ -400,6 +436,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile the ranking stage")
+    parser.add_argument(
+        "--lexical-only",
+        action="store_true",
+        help="no embeddings (ranking as without the semantic extra)",
+    )
     parser.add_argument("--target-seconds", type=float, default=30.0)
     parser.add_argument("--target-rss-mb", type=float, default=1024.0)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -435,9 +476,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{sum(p.pinned for p in papers)} pinned, {len(profiles)} topics"
     )
 
+    phrase_source = None
+    if not args.lexical_only:
+        papers, phrase_source = embed_everything(papers, subscribers)
+
     rss_before_vectorise = rss_now_mb()
     started = time.perf_counter()
     candidates = vectorise_candidates(papers=papers, topics=profiles, today=TODAY)
+    if phrase_source is not None:  # the interests' stored vectors, as a run reads them
+        candidates.phrase_vectors = phrase_source
     vectorise_seconds = time.perf_counter() - started
     print(
         f"vectorise_candidates: {vectorise_seconds:.2f} s - "

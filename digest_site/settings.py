@@ -339,6 +339,11 @@ RANKING: dict[str, float] = {
     # less (a click is curiosity as often as interest).
     "SAVED": 0.8,
     "CLICKED": 0.2,
+    # The profile those signals make (subscriptions/matching/profile.py, Rocchio) is this many
+    # times their weight: an interest fully matched is worth about 1 (BM25 relative to the
+    # whole interest, times LEXICAL_SCALE, for a short paper that repeats it), where these
+    # weights were set against TF-IDF cosines about half that.
+    "PROFILE_SCALE": 2.0,
     # Below this raw relevance a paper is not "for you", however popular.
     "MIN_RELEVANCE": env_float("RANKING_MIN_RELEVANCE", 0.08, minimum=0),
     # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.
@@ -347,16 +352,50 @@ RANKING: dict[str, float] = {
     "RECENCY_HALF_LIFE_DAYS": 3.0,
     # "42 upvotes, trending" is said of papers with at least this many upvotes.
     "TRENDING_MIN_UPVOTES": 20,
-    # A keyword is named as a reason when its own match reaches this.
-    "KEYWORD_REASON_MIN": 0.1,
+    # A keyword is named as a reason when its own BM25 match (1.0: all of its words and phrases)
+    # reaches this, or its topics' share does.
+    "KEYWORD_REASON_MIN": 0.2,
+    "TOPIC_REASON_MIN": 0.1,
+    # BM25 of an interest: a phrase of its words standing together in a paper counts this much
+    # beside each word; the whole BM25 relevance (0-1 for all of it once) is scaled by this.
+    "PHRASE_BONUS": 0.5,
+    "LEXICAL_SCALE": 0.5,
+    # Semantic relevance: the cosine of interest and paper embeddings, from FLOOR (unrelated)
+    # to CEILING (as close as it gets) mapped to 0-1, mixed with the lexical relevance at
+    # this share where the paper has an embedding (chosen on the relevance dev set).
+    "SEMANTIC_SHARE": env_float("RANKING_SEMANTIC_SHARE", 0.6, minimum=0, maximum=1),
+    "SEMANTIC_FLOOR": 0.2,
+    "SEMANTIC_CEILING": 0.7,
+    # An interest whose semantic relevance alone reaches this is named ("related to: ...").
+    "SEMANTIC_REASON_MIN": 0.5,
     "SUBSCRIBER_BATCH_SIZE": 1000,
 }
+
+# Sentence embeddings (papers/embeddings.py): the semantic half of relevance. Off, or without
+# the semantic extra installed, ranking is lexical only.
+EMBEDDINGS: dict[str, Any] = {
+    "ENABLED": env_bool("SEMANTIC_RANKING", True),
+    # Another ONNX model of all-MiniLM-L6-v2's shape, and its file's sha256 (checked on load).
+    "MODEL_PATH": env_str("EMBEDDING_MODEL_PATH", ""),
+    "MODEL_SHA256": env_str("EMBEDDING_MODEL_SHA256", ""),
+    # Word pieces of a text embedded (128: about the title and the abstract's first half).
+    "MAX_TOKENS": env_int("EMBEDDING_MAX_TOKENS", 128, minimum=16),
+    # Texts per model run: a larger batch is hardly faster and holds much more memory.
+    "BATCH_SIZE": env_int("EMBEDDING_BATCH_SIZE", 8, minimum=1),
+    "THREADS": env_int("EMBEDDING_THREADS", 2, minimum=1),
+}
+if EMBEDDINGS["MODEL_PATH"] and not re.fullmatch(r"[0-9a-f]{64}", EMBEDDINGS["MODEL_SHA256"]):
+    raise ImproperlyConfigured(
+        "EMBEDDING_MODEL_PATH needs EMBEDDING_MODEL_SHA256: the model file's sha256 (64 hex digits)"
+    )
 
 INTEREST_LIMITS = {
     "MAX_KEYWORDS": 20,
     "MAX_AUTHORS": 20,
     "MAX_EXCLUDED": 20,
-    "MAX_PHRASE_LENGTH": 100,
+    "MAX_SEED_PAPERS": 20,
+    # An interest may be a sentence ("prompt injection attacks on LLM agents and defences").
+    "MAX_PHRASE_LENGTH": 300,
 }
 
 # --- Sign-up.
@@ -418,10 +457,6 @@ DIGESTS: dict[str, Any] = {
     "MAX_SEND_RETRIES": 6,
     "RETRY_BASE_SECONDS": env_int("DIGEST_RETRY_BASE_SECONDS", 60, minimum=1),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
-    # The hourly run sends a reader's digest once their local hour has come, and up to this
-    # many hours later (it was missed: the beat or the workers were down); later, the day
-    # goes without.
-    "CATCH_UP_HOURS": env_int("DIGEST_CATCH_UP_HOURS", 6, minimum=1, maximum=24),
     # The send hour and weekday of readers subscribed before each chose theirs (migration
     # 0024 gave them these, in UTC).
     "HOUR_UTC": env_int("DIGEST_HOUR_UTC", 7, minimum=0, maximum=23),

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .embeddings import embed_papers
 from .fetch import FetchError, fetch_document, listing_url
 from .models import IngestRun, Paper, PaperSource, UpvoteObservation
 from .sources import (
@@ -188,6 +189,15 @@ def ingest_document(
         tag_papers(paper_ids=result.paper_ids)
     result.skipped.sort(key=lambda entry: entry.position)
     logger.info("ingested %s (%s): %s", location, listing.format, result.summary())
+    # After the commit: the papers are saved whatever happens to their vectors, and ranking
+    # reads them lexically until they have one (``embed_unembedded_papers`` catches up).
+    try:
+        embedded = embed_papers(paper_ids=result.paper_ids)
+    except Exception:
+        logger.exception("embedding the papers of %s failed; they rank lexically", location)
+    else:
+        if embedded:
+            logger.info("embedded %d papers of %s", embedded, location)
     return result
 
 

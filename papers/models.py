@@ -55,6 +55,14 @@ class Paper(models.Model):
         editable=False,
         help_text="The title and abstract as ranking reads them (papers.text.stored_terms).",
     )
+    # The title and abstract's sentence embedding (papers.embeddings), made once at ingest.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    embedding_key = models.CharField(
+        max_length=40,
+        blank=True,
+        editable=False,
+        help_text="The model and text the embedding was made of (papers.embeddings).",
+    )
     arrived_at = models.DateTimeField(
         default=timezone.now,
         editable=False,
@@ -224,3 +232,14 @@ class IngestRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location} ({self.status})"
+
+
+class TextEmbedding(models.Model):
+    """The sentence embedding of a phrase (a reader's interest), keyed by model and text."""
+
+    key = models.CharField(max_length=40, unique=True)
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key

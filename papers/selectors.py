@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -20,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import DayNote, Paper, PaperTopic, Topic, UpvoteObservation
+from .sources.records import normalise_arxiv_id, normalise_title
 
 if TYPE_CHECKING:
     # Typing only (django-stubs' helper): nothing of it is needed at run time.
@@ -31,7 +33,7 @@ SEARCH_RESULTS_LIMIT = 50
 def visible_papers() -> QuerySet[Paper]:
     """Papers a reader may see: everything a curator has not hidden. Their stored analysis
     (``terms``, a second copy of the text) is left unread: only ranking reads it."""
-    return Paper.objects.filter(hidden=False).defer("terms")
+    return Paper.objects.filter(hidden=False).defer("terms", "embedding")
 
 
 # A primary key as a link writes it: ASCII digits, within a 64-bit integer. str.isdigit()
@@ -191,3 +193,39 @@ def with_growth(
     return papers.annotate(
         growth=Coalesce(Subquery(latest) - baseline, Value(0), output_field=IntegerField())
     )
+
+
+# An arXiv id inside a Hugging Face link (huggingface.co/papers/2505.01234) or any text.
+_ARXIV_ID_IN_TEXT = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+
+
+def find_papers(*, entries: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+    """Papers a reader named, each by an arXiv id, an arXiv or Hugging Face link, or its title,
+    among the visible papers: ({entry: paper id} for those found, [entries not found])."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for entry in entries:
+        text = entry.strip()
+        if not text:
+            continue
+        arxiv_id = normalise_arxiv_id(text)
+        if not arxiv_id:
+            match = _ARXIV_ID_IN_TEXT.search(text)
+            arxiv_id = match.group(1) if match else ""
+        wanted[text] = (arxiv_id, "" if arxiv_id else normalise_title(text))
+    ids = {a for a, _ in wanted.values() if a}
+    keys = {k for _, k in wanted.values() if k}
+    visible = Paper.objects.filter(hidden=False)
+    by_arxiv = dict(visible.filter(arxiv_id__in=ids).values_list("arxiv_id", "pk"))
+    by_title: dict[str, int] = {}
+    titled = visible.filter(title_key__in=keys).order_by("pk").values_list("title_key", "pk")
+    for key, pk in titled:
+        by_title.setdefault(key, pk)
+    found: dict[str, int] = {}
+    missing: list[str] = []
+    for text, (arxiv_id, key) in wanted.items():
+        paper_pk = by_arxiv.get(arxiv_id) if arxiv_id else by_title.get(key)
+        if paper_pk is None:
+            missing.append(text)
+        else:
+            found[text] = paper_pk
+    return found, missing

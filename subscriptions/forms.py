@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 
 from papers.models import Topic
 from subscriptions.addresses import clean_address
-from subscriptions.matching.interests import Interests, InterestsError, clean_interests
+from subscriptions.matching.interests import (
+    Interests,
+    InterestsError,
+    clean_interests,
+    split_phrases,
+    with_seed_papers,
+)
 from subscriptions.models import Subscriber, Weekday
 from subscriptions.timezones import (
     DEFAULT_SEND_HOUR,
@@ -19,7 +24,6 @@ from subscriptions.timezones import (
     time_zone_names,
 )
 
-_SPLIT = re.compile(r"[,\n;]")
 # Which form field shows each kind of interests error.
 _ERROR_FIELDS = {
     "keywords": "keywords",
@@ -28,10 +32,6 @@ _ERROR_FIELDS = {
     "topics": "topics",
     "__all__": None,
 }
-
-
-def _phrases(value: str) -> list[str]:
-    return [part.strip() for part in _SPLIT.split(value or "") if part.strip()]
 
 
 class AddressField(forms.CharField):
@@ -71,6 +71,14 @@ class InterestsForm(forms.Form):
         max_length=3000,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Authors to follow, separated by commas.",
+    )
+    liked_papers = forms.CharField(
+        label="Papers you liked",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One a line: an arXiv id, an arXiv or Hugging Face link, or a title. Your "
+        "first digests bring papers like them.",
     )
     frequency = forms.ChoiceField(
         choices=Subscriber.Frequency.choices,
@@ -126,14 +134,23 @@ class InterestsForm(forms.Form):
         try:
             self.interests = clean_interests(
                 topic_slugs=[topic.slug for topic in data.get("topics", [])],
-                keywords=_phrases(data.get("keywords", "")),
-                authors=_phrases(data.get("authors", "")),
-                excluded=_phrases(data.get("excluded_keywords", "")),
+                keywords=split_phrases(data.get("keywords", "")),
+                authors=split_phrases(data.get("authors", "")),
+                excluded=split_phrases(data.get("excluded_keywords", "")),
             )
         except InterestsError as error:
             for kind, messages in error.errors.items():
                 for message in messages:
                     self.add_error(_ERROR_FIELDS.get(kind), message)
+            return data
+        try:
+            self.interests = with_seed_papers(
+                self.interests, entries=(data.get("liked_papers") or "").splitlines()
+            )
+        except InterestsError as error:
+            for messages in error.errors.values():
+                for message in messages:
+                    self.add_error("liked_papers", message)
         return data
 
 
@@ -145,6 +162,7 @@ class SubscribeForm(InterestsForm):
         "topics",
         "keywords",
         "authors",
+        "liked_papers",
         "frequency",
         "send_weekday",
         "send_hour",
@@ -176,6 +194,7 @@ class PreferencesForm(InterestsForm):
         "keywords",
         "authors",
         "excluded_keywords",
+        "liked_papers",
         "frequency",
         "send_weekday",
         "send_hour",
@@ -209,6 +228,13 @@ class PreferencesForm(InterestsForm):
             weekday=subscriber.send_weekday,
         )
         return form
+
+
+class PreviewForm(InterestsForm):
+    """The interests of the sign-up or preferences form, for a preview of their digest."""
+
+    excluded_keywords = forms.CharField(required=False, max_length=3000)
+    frequency = forms.ChoiceField(choices=Subscriber.Frequency.choices, required=False)
 
 
 class ResendForm(forms.Form):

@@ -7,6 +7,7 @@ app_name = "subscriptions"
 urlpatterns = [
     path("subscribe/", views.subscribe_view, name="subscribe"),
     path("subscribe/check-inbox/", views.check_inbox, name="check_inbox"),
+    path("preview/", views.preview_view, name="preview"),
     path("subscribe/resend/", views.resend_view, name="resend"),
     path("confirm/<str:token>/", views.confirm_view, name="confirm"),
     # Before the preferences link, whose token would otherwise match "new-link".

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -12,12 +14,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from papers.selectors import visible_paper
+from subscriptions.delivery.digests import candidate_set_for
 from subscriptions.delivery.links import reader_links
 from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.retention import items_cutoff
 from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.email_pages import shows_email_html
-from subscriptions.forms import PreferencesForm, ResendForm, SubscribeForm
+from subscriptions.forms import PreferencesForm, PreviewForm, ResendForm, SubscribeForm
+from subscriptions.matching.preview import latest_listing_day, preview_picks
 from subscriptions.models import Subscriber
 from subscriptions.people import preferences
 from subscriptions.people.library import remember_reader
@@ -73,6 +77,9 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         form = SubscribeForm(initial={"email": request.GET.get("email", "")[:254]})
         return render(request, "subscriptions/subscribe.html", {"form": form})
+    if request.POST.get("action") == "preview":  # the preview button, without JavaScript
+        context = {"form": SubscribeForm(request.POST), **_preview_context(request.POST)}
+        return render(request, "subscriptions/subscribe.html", context)
     if not _ip_allowed(request):
         return _too_many(request)
     form = SubscribeForm(request.POST)
@@ -90,6 +97,25 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
     # takes the same time for a new, pending, confirmed or suppressed address.
     queue_confirmation(signup.subscriber_id)
     return redirect("subscriptions:check_inbox")
+
+
+def _preview_context(data: Any) -> dict[str, Any]:
+    """What the interests in ``data`` would have brought in the latest day's digest."""
+    form = PreviewForm(data)
+    if not form.is_valid():
+        return {"preview": None, "preview_errors": [e for es in form.errors.values() for e in es]}
+    day = latest_listing_day(today=timezone.localdate())
+    candidates = candidate_set_for(day=day, frequency=Subscriber.Frequency.DAILY)
+    picks = preview_picks(interests=form.interests, candidates=candidates, limit=5)
+    return {"preview": picks, "preview_errors": []}
+
+
+@require_safe
+def preview_view(request: HttpRequest) -> HttpResponse:
+    """The digest preview beside the interests form, as an HTML fragment (changes nothing)."""
+    if not request.GET:
+        return render(request, "subscriptions/_preview.html", {"preview": None})
+    return render(request, "subscriptions/_preview.html", _preview_context(request.GET))
 
 
 @require_safe
@@ -198,6 +224,15 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
             queue_preferences_link(subscriber.pk)
             return render(request, "subscriptions/signed_out.html", {"subscriber": subscriber})
         form = PreferencesForm.for_subscriber(subscriber, data=request.POST)
+        if action == "preview":  # the preview button, without JavaScript
+            context = {
+                "subscriber": subscriber,
+                "form": PreferencesForm.for_subscriber(subscriber, data=request.POST),
+                "token": token,
+                "unsubscribe_token": unsubscribe_token(subscriber),
+                **_preview_context(request.POST),
+            }
+            return render(request, "subscriptions/preferences.html", context)
         if form.is_valid():
             set_interests(
                 subscriber,

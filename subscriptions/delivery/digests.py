@@ -24,6 +24,7 @@ from papers.models import Paper
 from papers.selectors import growth_until, visible_papers, with_shown_tags
 from subscriptions.delivery.schedule import period_of, readers_in_slot
 from subscriptions.delivery.selectors import in_id_range
+from subscriptions.delivery.trending import trending_columns, trending_for
 from subscriptions.matching.candidates import (
     CandidateSet,
     candidate_papers,
@@ -31,6 +32,7 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import feedback_papers
 from subscriptions.matching.ranking import RankedPaper, rank_papers_for
 from subscriptions.models import (
     Digest,
@@ -43,8 +45,6 @@ from subscriptions.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-_TRENDING_POOL = 50
 
 
 def candidate_window(*, day: date, frequency: str) -> tuple[date, date]:
@@ -152,11 +152,19 @@ def _plan(*, day: date, frequency: str, rows: Sequence[tuple]) -> _Plan:
         candidates=candidates,
         limit=settings.DIGESTS["FOR_YOU_COUNT"],
         already_sent=sent,
-        feedback_texts=_feedback_texts(interests),
+        feedback=feedback_papers(interests=interests),
     )
-    pool = _trending_columns(candidates, day, weekly=frequency == Subscriber.Frequency.WEEKLY)
+    pool = trending_columns(
+        candidates=candidates, day=day, weekly=frequency == Subscriber.Frequency.WEEKLY
+    )
     trending = [
-        _trending_for(person, picks, sent.get(_subscriber_of(person), set()), candidates, pool)
+        trending_for(
+            interests=person,
+            for_you=picks,
+            sent=sent.get(_subscriber_of(person), set()),
+            candidates=candidates,
+            pool=pool,
+        )
         for person, picks in zip(interests, for_you, strict=True)
     ]
     return _Plan(interests, for_you, trending)
@@ -365,52 +373,6 @@ def _already_sent(subscriber_ids: list[int], paper_ids: list[int]) -> dict[int, 
     ).values_list("subscriber_id", "paper_id"):
         sent.setdefault(subscriber_id, set()).add(paper_id)
     return sent
-
-
-def _feedback_texts(interests: Sequence[Interests]) -> dict[int, tuple[str, str]]:
-    ids = {p for i in interests for p in (*i.liked, *i.disliked, *i.saved, *i.clicked)}
-    if not ids:
-        return {}
-    rows = Paper.objects.filter(pk__in=ids).values_list("pk", "title", "abstract")
-    return {pk: (title, abstract) for pk, title, abstract in rows}
-
-
-def _trending_columns(candidates: CandidateSet, day: date, *, weekly: bool) -> list[int]:
-    """Candidate columns of the latest listed day (the whole window, weekly), rising fastest
-    first (upvotes gained over 24 h, over the week for weekly), ties by total upvotes."""
-    columns: Sequence[int] = range(candidates.size)
-    if not weekly:
-        listed = [d for d in candidates.days.tolist() if 0 < d <= day.toordinal()]
-        latest = max(listed, default=0)
-        columns = [c for c in columns if candidates.days[c] == latest]
-    papers = candidates.papers
-    order = sorted(
-        columns, key=lambda c: (-papers[c].growth, -papers[c].upvotes, candidates.paper_ids[c])
-    )
-    return order[:_TRENDING_POOL]
-
-
-def _trending_for(
-    interests: Interests,
-    for_you: list[RankedPaper],
-    sent: set[int],
-    candidates: CandidateSet,
-    trending: list[int],
-) -> list[RankedPaper]:
-    """The day's fastest rising papers this subscriber has not had and did not exclude."""
-    picked = {p.paper_id for p in for_you} | sent
-    wanted = settings.DIGESTS["TRENDING_COUNT"]
-    chosen: list[RankedPaper] = []
-    for column in trending:
-        if len(chosen) == wanted:
-            break
-        paper = candidates.papers[column]
-        if paper.paper_id in picked:
-            continue
-        if any(candidates.mentions(phrase.casefold())[column] for phrase in interests.excluded):
-            continue
-        chosen.append(RankedPaper(paper.paper_id, 0.0, candidates.paper_reasons[column]))
-    return chosen
 
 
 def preview_digest(*, subscriber: Subscriber, day: date) -> tuple[Digest, list[DigestItem]]:

@@ -8,9 +8,10 @@ recovery sweep builds for the same readers:
 
 - ``""``: every reader of the frequency (``send_digests --date D``, an operator's catch-up);
 - ``"hour:7"``: the readers whose local hour is 7 (``send_digests --date D --hour 7``);
-- ``"at:2025-11-06T07"``: the readers due at that UTC hour whose local date is the run's day
-  (and, weekly, whose weekday it is): their local hour has come, within ``CATCH_UP_HOURS``.
-  A reader whose hour passed while the beat was down is picked up by a later hour's run.
+- ``"at:2025-11-06T07"``: the readers whose local hour it is at that UTC hour, on the run's
+  day (and, weekly, on their weekday). Each reader is due in one hourly run a day (or week):
+  runs an hour apart never overlap, however long one takes. An hour the beat missed is
+  caught up by an operator with ``send_digests --date D --hour H``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from subscriptions.models import Digest, Subscriber
+from subscriptions.timezones import time_zone_names
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,10 @@ def zone_named(name: str) -> ZoneInfo:
 
 
 def hour_of(moment: datetime) -> datetime:
-    """``moment`` in UTC, down to the hour: the hourly run it belongs to."""
+    """``moment`` (UTC if it says no zone) in UTC, down to the hour: the hourly run it
+    belongs to."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
@@ -73,10 +78,10 @@ class DueRun:
 
 
 def due_runs(*, at: datetime, frequency: str) -> list[DueRun]:
-    """The local days with active readers of ``frequency`` whose time has come at ``at``
-    and who have no digest for that day's period yet (a day appears once, in date order)."""
-    days = sorted({_local(at, zone).date() for zone in _zones_in_use(frequency)})
+    """The local days with active readers of ``frequency`` whose hour it is at ``at`` and
+    who have no digest for that day's period yet (a day appears once, in date order)."""
     slot = at_slot(at)
+    days = sorted({day for day, _, _ in _local_hours(hour_of(at))})
     return [
         DueRun(day, slot)
         for day in days
@@ -96,17 +101,33 @@ def readers_in_slot(
     if kind != "at":
         raise ValueError(f"unknown slot {slot!r}")
     at = datetime.strptime(value, _AT_FORMAT).replace(tzinfo=UTC)
-    late = settings.DIGESTS["CATCH_UP_HOURS"]
+    weekly = frequency == Subscriber.Frequency.WEEKLY
     due = Q(pk__in=[])
-    for zone in _zones_in_use(frequency):
-        local = _local(at, zone)
-        if local.date() != day:
+    for local_day, (hour, weekday), zones in _local_hours(at):
+        if local_day != day:
             continue
-        come = Q(time_zone=zone, send_hour__lte=local.hour, send_hour__gt=local.hour - late)
-        if frequency == Subscriber.Frequency.WEEKLY:
-            come &= Q(send_weekday=local.isoweekday())
-        due |= come
+        now_due = Q(time_zone__in=zones, send_hour=hour)
+        if weekly:
+            now_due &= Q(send_weekday=weekday)
+        if "UTC" in zones:
+            # A zone this machine does not know (the forms refuse one) is served as UTC.
+            unknown = Q(send_hour=hour) & ~Q(time_zone__in=time_zone_names())
+            now_due |= unknown & Q(send_weekday=weekday) if weekly else unknown
+        due |= now_due
     return subscribers.filter(due)
+
+
+@lru_cache(maxsize=64)
+def _local_hours(at: datetime) -> tuple[tuple[date, tuple[int, int], tuple[str, ...]], ...]:
+    """At the UTC hour ``at``: each (local date, (local hour, ISO weekday)) some time zone
+    is at, with those zones. Every zone the machine knows, so nothing is read from the
+    database: the few dozen groups are what a batch's query filters on."""
+    groups: dict[tuple[date, tuple[int, int]], list[str]] = {}
+    for zone in time_zone_names():
+        local = at.astimezone(zone_named(zone))
+        key = (local.date(), (local.hour, local.isoweekday()))
+        groups.setdefault(key, []).append(zone)
+    return tuple((day, when, tuple(zones)) for (day, when), zones in sorted(groups.items()))
 
 
 def unbuilt_readers(*, day: date, frequency: str, slot: str) -> QuerySet[Subscriber]:
@@ -116,16 +137,3 @@ def unbuilt_readers(*, day: date, frequency: str, slot: str) -> QuerySet[Subscri
     return readers_in_slot(active, day=day, frequency=frequency, slot=slot).exclude(
         pk__in=Digest.objects.filter(period=period).values("subscriber_id")
     )
-
-
-def _zones_in_use(frequency: str) -> list[str]:
-    return sorted(
-        Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, frequency=frequency)
-        .values_list("time_zone", flat=True)
-        .distinct()
-        .order_by()
-    )
-
-
-def _local(at: datetime, zone: str) -> datetime:
-    return at.astimezone(zone_named(zone))

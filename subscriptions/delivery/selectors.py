@@ -10,15 +10,23 @@ from papers.models import Paper
 from papers.selectors import with_shown_tags
 from subscriptions.models import Digest, DigestItem, Subscriber
 
+# Ids this sparse in their range (readers of one hourly run, spread over every time zone's
+# sign-ups) are looked up one by one instead: measured on PostgreSQL with 417 ids spread
+# over 10,000, their digest items came in 21 ms by id and 145 ms by range.
+_SPARSE = 2
+# ...when there are no more than this (SQLite takes at most 32,766 values a statement).
+_MAX_NAMED = 10_000
 
-def in_id_range(subscriber_ids: Sequence[int]) -> dict[str, int]:
-    """A filter on the range of subscriber ids these span. A batch is a range of ids: the
-    database scans an index range instead of probing a thousand ids (a hundred times faster
-    on PostgreSQL). Rows of others in the range are the caller's to ignore."""
-    return {
-        "subscriber_id__gte": min(subscriber_ids, default=0),
-        "subscriber_id__lte": max(subscriber_ids, default=-1),
-    }
+
+def in_id_range(subscriber_ids: Sequence[int]) -> dict[str, object]:
+    """A filter on these subscriber ids. A batch is mostly a range of ids: the database
+    scans an index range instead of probing a thousand ids (several times faster on
+    PostgreSQL), and rows of others in the range are the caller's to ignore. When the ids
+    are less than half their range (an hourly run's readers), the filter names them."""
+    low, high = min(subscriber_ids, default=0), max(subscriber_ids, default=-1)
+    if len(subscriber_ids) <= _MAX_NAMED and high - low + 1 > _SPARSE * len(subscriber_ids):
+        return {"subscriber_id__in": list(subscriber_ids)}
+    return {"subscriber_id__gte": low, "subscriber_id__lte": high}
 
 
 def followed_topic_names(subscriber_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -8,7 +8,7 @@ subscribers is only matrix products and look-ups.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -19,14 +19,18 @@ from django.conf import settings
 from django.db.models import QuerySet
 from scipy import sparse
 
+from papers.embeddings import DIMENSIONS, model_id, paper_vector, phrase_vectors
 from papers.models import Paper, PaperTopic, Topic
 from papers.selectors import with_growth
 from papers.text import content_tokens, paper_tokens
+from subscriptions.matching.lexical import BM25Index, LexicalQuery
 from subscriptions.matching.vectorizer import MAX_NGRAM, PhraseVectorizer
 
 _TITLE_REPEAT = 2
 # How much a topic's textual similarity adds to its phrase tags, for papers tagging missed.
 _TOPIC_SIMILARITY_SHARE = 0.5
+# Why a keyword is a reason for a paper: its words are in it, or it is about the same.
+REASON_WORDS, REASON_RELATED = 1, 2
 # Keyword rows kept between batches; popular keywords repeat, rare ones are not worth memory.
 _KEYWORD_CACHE_SIZE = 4096
 
@@ -35,12 +39,18 @@ _KEYWORD_CACHE_SIZE = 4096
 class Reason:
     """Why a paper was picked, in words a subscriber reads ("topic: Model merging")."""
 
-    kind: str  # "topic", "keyword", "author", "trending" or "pinned"
+    kind: str  # "topic", "keyword", "related", "author", "liked", "trending" or "pinned"
     label: str
 
     def __str__(self) -> str:
-        if self.kind in ("topic", "keyword"):
-            return f"{self.kind}: {self.label}"
+        if self.kind == "topic":
+            return f"topic: {self.label}"
+        if self.kind == "keyword":  # the words and phrases of an interest the paper holds
+            return f"matches: {self.label}"
+        if self.kind == "related":  # an interest that names a topic the paper is about
+            return f"related to: {self.label}"
+        if self.kind == "liked":
+            return f"like “{self.label}” you liked"
         if self.kind == "author":
             return f"author you follow: {self.label}"
         return self.label
@@ -62,6 +72,7 @@ class CandidatePaper:
     pinned: bool = False
     topic_scores: Mapping[int, float] = field(default_factory=dict)
     terms: str = ""  # Paper.terms: the title and abstract analysed, if stored
+    embedding: np.ndarray | None = None  # the title and abstract's sentence embedding
 
     def tokens(self) -> tuple[list[str], list[str]]:
         """The content tokens of the title and of the abstract."""
@@ -89,6 +100,9 @@ class CandidateSet:
     weights: dict[str, Any]
     vectorizer: PhraseVectorizer
     paper_vectors: sparse.csr_matrix  # papers x features, rows L2-normalised
+    lexical: BM25Index  # BM25 weights of the papers' words and phrases
+    embeddings: np.ndarray  # papers x dimensions, unit rows (zero rows: none stored)
+    has_embedding: np.ndarray  # per paper, bool
     topic_vectors: sparse.csr_matrix  # topics x features
     topic_paper: np.ndarray  # topics x papers: how much each paper is about each topic
     topic_row: dict[int, int]
@@ -103,7 +117,10 @@ class CandidateSet:
     paper_topics: list[tuple[int, ...]]  # per paper, tagged topic ids, strongest first
     paper_authors: list[dict[str, str]]  # per paper, normalised author name -> as written
     paper_reasons: list[tuple[Reason, ...]]  # per paper, reasons true for every subscriber
+    # Where interests' embeddings come from (stored ones; a benchmark may give its own).
+    phrase_vectors: Callable[[Sequence[str]], np.ndarray | None] = phrase_vectors
     keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    query_cache: dict[str, LexicalQuery] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
     likeness_cache: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -118,26 +135,38 @@ class CandidateSet:
         return self.paper_vectors.tocsc()
 
     def keyword_rows(self, keywords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """For lower-cased keywords: (relevance, named-as-reason) rows over the papers.
+        """For lower-cased keywords: (relevance, reason) rows over the papers.
 
-        Relevance is the keyword's text similarity to each paper plus, at the expansion weight,
-        how much the paper is about topics the keyword names ("face recognition" -> Face
-        analysis). A keyword is a reason for a paper when either part alone is strong enough.
+        Relevance is the keyword's BM25 relevance to each paper (``lexical``: its words and
+        phrases, 1.0 for all of it) plus, at the expansion weight, how much the paper is about
+        topics the keyword names ("face recognition" -> Face analysis). A keyword is a reason
+        for a paper when either part alone is strong enough: ``REASON_WORDS`` when its own
+        words match well enough to be named, else ``REASON_RELATED`` when its meaning or its
+        topics do (0: not a reason).
         """
         missing = [k for k in dict.fromkeys(keywords) if k not in self.keyword_cache]
         fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if missing:
             query = self.vectorizer.transform(missing)
-            direct = (query @ self.paper_vectors.T).toarray()
+            lexical = self.lexical.relevance([self.lexical_query(k) for k in missing])
+            semantic = self._semantic_rows(missing)
+            direct = self._mix(lexical, semantic)
             similarity = (query @ self.topic_vectors.T).toarray()
             names_topic = np.where(
                 similarity >= self.weights["EXPANSION_MIN_SIMILARITY"], similarity, 0.0
             )
             expanded = names_topic @ self.topic_paper
-            relevance = (direct + self.weights["KEYWORD_TOPIC_EXPANSION"] * expanded).astype(
-                np.float32
+            relevance = (
+                self.weights["LEXICAL_SCALE"] * direct
+                + self.weights["KEYWORD_TOPIC_EXPANSION"] * expanded
+            ).astype(np.float32)
+            by_words = lexical >= self.weights["KEYWORD_REASON_MIN"]
+            by_meaning = (expanded >= self.weights["TOPIC_REASON_MIN"]) | (
+                semantic >= self.weights["SEMANTIC_REASON_MIN"]
             )
-            is_reason = np.maximum(direct, expanded) >= self.weights["KEYWORD_REASON_MIN"]
+            is_reason = np.where(
+                by_words, REASON_WORDS, np.where(by_meaning, REASON_RELATED, 0)
+            ).astype(np.int8)
             for index, keyword in enumerate(missing):
                 fresh[keyword] = (relevance[index], is_reason[index])
                 if len(self.keyword_cache) < _KEYWORD_CACHE_SIZE:
@@ -145,23 +174,63 @@ class CandidateSet:
         rows = [self.keyword_cache.get(k) or fresh[k] for k in keywords]
         if not rows:
             empty = np.zeros((0, self.size), dtype=np.float32)
-            return empty, empty.astype(bool)
+            return empty, empty.astype(np.int8)
         return np.vstack([r for r, _ in rows]), np.vstack([b for _, b in rows])
 
-    def likeness(
-        self, texts: Mapping[int, tuple[str, str]], paper_ids: Sequence[int]
-    ) -> np.ndarray:
-        """Rows of text similarity between each given paper and every candidate.
+    def _semantic_rows(self, keywords: Sequence[str]) -> np.ndarray:
+        """Keywords x papers: cosine of keyword and paper, mapped from [floor, ceiling] to
+        [0, 1] (below the floor, unrelated, 0). Zero where either has no vector."""
+        zero = np.zeros((len(keywords), self.size), dtype=np.float32)
+        if not self.has_embedding.any():
+            return zero
+        vectors = self.phrase_vectors(keywords)
+        if vectors is None:
+            return zero
+        floor, ceiling = self.weights["SEMANTIC_FLOOR"], self.weights["SEMANTIC_CEILING"]
+        cosine = vectors @ self.embeddings.T
+        return np.clip((cosine - floor) / (ceiling - floor), 0.0, 1.0).astype(np.float32)
 
-        ``texts`` maps a paper id to its (title, abstract); ids without text give zero rows.
+    def _mix(self, lexical: np.ndarray, semantic: np.ndarray) -> np.ndarray:
+        """Lexical and semantic relevance mixed where a paper has a vector, lexical alone
+        elsewhere (so a paper not embedded yet is not behind the others)."""
+        share = self.weights["SEMANTIC_SHARE"]
+        mixed = (1 - share) * lexical + share * semantic
+        return np.where(self.has_embedding[None, :], mixed, lexical).astype(np.float32)
+
+    def lexical_query(self, keyword: str) -> LexicalQuery:
+        """The keyword taken apart into words and phrases (kept for the run)."""
+        query = self.query_cache.get(keyword)
+        if query is None:
+            query = self.query_cache[keyword] = self.lexical.query(keyword)
+        return query
+
+    def matched_words(self, keyword: str, column: int) -> list[str]:
+        """The words and phrases of ``keyword`` that the paper in ``column`` holds, as typed."""
+        return self.lexical.matched_words(self.lexical_query(keyword), column)
+
+    def likeness(self, papers: Mapping[int, Any], paper_ids: Sequence[int]) -> np.ndarray:
+        """Rows of similarity between each given paper and every candidate: their embeddings'
+        cosine (mapped as interests' are) where both have one, else TF-IDF of the texts.
+
+        ``papers`` maps a paper id to its ``profile.FeedbackPaper`` (title, abstract, vector);
+        ids not in it give zero rows.
         """
         missing = [p for p in dict.fromkeys(paper_ids) if p not in self.likeness_cache]
-        known = [p for p in missing if p in texts]
+        known = [p for p in missing if p in papers]
         if known:
             vectors = self.vectorizer.transform(
-                [((texts[p][0], _TITLE_REPEAT), (texts[p][1], 1)) for p in known]
+                [((papers[p].title, _TITLE_REPEAT), (papers[p].abstract, 1)) for p in known]
             )
             rows = (vectors @ self.paper_vectors.T).toarray().astype(np.float32)
+            with_vector = [i for i, p in enumerate(known) if papers[p].vector is not None]
+            if with_vector and self.has_embedding.any():
+                floor, ceiling = self.weights["SEMANTIC_FLOOR"], self.weights["SEMANTIC_CEILING"]
+                stacked = np.vstack([papers[known[i]].vector for i in with_vector])
+                cosine = stacked @ self.embeddings.T
+                semantic = np.clip((cosine - floor) / (ceiling - floor), 0.0, 1.0)
+                rows[with_vector] = np.where(
+                    self.has_embedding[None, :], semantic, rows[with_vector]
+                )
             for paper_id, row in zip(known, rows, strict=True):
                 self.likeness_cache[paper_id] = row
         zero = np.zeros(self.size, dtype=np.float32)
@@ -221,9 +290,16 @@ def vectorise_candidates(
             ((title, _TITLE_REPEAT), (abstract, 1))
             for title, abstract in (paper.tokens() for paper in papers)
         ]
-        paper_vectors = vectorizer.fit_transform(documents).tocsr()
+        paper_vectors, counts = vectorizer.fit_counts(documents)
+        paper_vectors = paper_vectors.tocsr()
     else:
-        paper_vectors = sparse.csr_matrix((0, 0), dtype=np.float32)
+        paper_vectors = counts = sparse.csr_matrix((0, 0), dtype=np.float32)
+    lexical = BM25Index.build(
+        vectorizer=vectorizer,
+        counts=counts,
+        lengths=vectorizer.word_counts(counts) if papers else np.zeros(0, dtype=np.float32),
+        phrase_bonus=weights["PHRASE_BONUS"],
+    )
     if papers and topics:
         topic_vectors = vectorizer.transform(
             [tuple((phrase, 1) for phrase in topic.phrases) for topic in topics]
@@ -239,6 +315,13 @@ def vectorise_candidates(
                 tags[topic_row[topic_id], column] = score
     similarity = (topic_vectors @ paper_vectors.T).toarray()
     topic_paper = np.minimum(tags + _TOPIC_SIMILARITY_SHARE * similarity, 1.0).astype(np.float32)
+
+    embeddings = np.zeros((len(papers), DIMENSIONS), dtype=np.float32)
+    has_embedding = np.zeros(len(papers), dtype=bool)
+    for row, paper in enumerate(papers):
+        if paper.embedding is not None:
+            embeddings[row] = paper.embedding
+            has_embedding[row] = True
 
     paper_authors = [{normalise_author(name): name for name in p.authors} for p in papers]
     author_column: dict[str, int] = {}
@@ -257,6 +340,9 @@ def vectorise_candidates(
         weights=weights,
         vectorizer=vectorizer,
         paper_vectors=paper_vectors,
+        lexical=lexical,
+        embeddings=embeddings,
+        has_embedding=has_embedding,
         topic_vectors=topic_vectors,
         topic_paper=topic_paper,
         topic_row=topic_row,
@@ -341,10 +427,13 @@ def candidate_papers(
         "published_on",
         "pinned",
         "terms",
+        "embedding",
+        "embedding_key",
         "arrived_at",
         named=True,
     )
     rows = list(values)
+    model = model_id()
     # A subquery rather than a list of ids: no limit on how many candidates there are.
     ids = visible.values("pk")
     tags: dict[int, dict[int, float]] = {}
@@ -368,6 +457,13 @@ def candidate_papers(
             pinned=row.pinned,
             topic_scores=tags.get(row.pk, {}),
             terms=row.terms,
+            embedding=paper_vector(
+                title=row.title,
+                abstract=row.abstract,
+                embedding=row.embedding,
+                key=row.embedding_key,
+                model=model,
+            ),
         )
         for row in rows
     ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
 
 from papers.models import Topic
+from papers.selectors import find_papers
 from papers.text import phrase_key
 
 
@@ -26,6 +28,9 @@ class Interests:
     # Papers they marked "more like this" / "less like this".
     liked: tuple[int, ...] = ()
     disliked: tuple[int, ...] = ()
+    # Other papers they showed they want, with a weight (papers they pasted at sign-up;
+    # saves, clicks): read by ``profile.profile_signals``.
+    positives: tuple[tuple[int, float], ...] = ()
     # Papers they saved for later (strong "more like this") and followed from a digest (mild).
     saved: tuple[int, ...] = ()
     clicked: tuple[int, ...] = ()
@@ -34,6 +39,17 @@ class Interests:
     def is_empty(self) -> bool:
         """No topic, keyword or author: nothing to match papers against."""
         return not (self.topic_ids or self.keywords or self.authors)
+
+
+_SEPARATORS = re.compile(r"[,\n;]")
+
+
+def split_phrases(*texts: str) -> list[str]:
+    """The phrases typed in one or more boxes, separated by commas, semicolons or lines:
+    how the form and ``manage.py rank`` read what a reader typed."""
+    return [
+        part.strip() for text in texts for part in _SEPARATORS.split(text or "") if part.strip()
+    ]
 
 
 class InterestsError(ValueError):
@@ -113,3 +129,27 @@ def _clean_phrases(
     if len(seen) > max_count:
         errors.setdefault(field, []).append(f"At most {max_count} entries, not {len(seen)}.")
     return tuple(seen.values())
+
+
+# How much a paper a reader pasted as one they liked counts in their profile (a like is 1).
+SEED_PAPER_WEIGHT = 1.0
+
+
+def with_seed_papers(interests: Interests, *, entries: Iterable[str]) -> Interests:
+    """``interests`` with the papers a reader named as liked (arXiv ids, arXiv or Hugging Face
+    links, titles; ``papers.selectors.find_papers``) as weighted positives of their profile.
+    ``InterestsError`` names the entries not found, or too many of them."""
+    entries = [entry.strip() for entry in entries if entry.strip()]
+    if not entries:
+        return interests
+    limit = settings.INTEREST_LIMITS["MAX_SEED_PAPERS"]
+    if len(entries) > limit:
+        raise InterestsError({"seed_papers": [f"At most {limit} papers, not {len(entries)}."]})
+    found, missing = find_papers(entries=entries)
+    if missing:
+        shown = ", ".join(f"“{entry[:60]}”" for entry in missing[:5])
+        raise InterestsError(
+            {"seed_papers": [f"Not among the papers we have: {shown}. Try its arXiv id or link."]}
+        )
+    seeds = tuple((pk, SEED_PAPER_WEIGHT) for pk in dict.fromkeys(found.values()))
+    return replace(interests, positives=seeds)

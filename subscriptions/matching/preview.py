@@ -12,8 +12,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from papers.models import Paper
-from subscriptions.matching.candidates import candidate_papers, topic_profiles, vectorise_candidates
+from subscriptions.matching.candidates import (
+    CandidateSet,
+    candidate_papers,
+    topic_profiles,
+    vectorise_candidates,
+)
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import feedback_papers
 from subscriptions.matching.ranking import rank_papers_for
 
 
@@ -28,21 +34,45 @@ class PreviewPick:
     reasons: list[str]
 
 
+def latest_listing_day(*, today: date) -> date:
+    """The latest day up to ``today`` that papers were featured on (``today`` if none)."""
+    latest = (
+        Paper.objects.filter(hidden=False, featured_on__lte=today)
+        .order_by("-featured_on")
+        .values_list("featured_on", flat=True)
+        .first()
+    )
+    return latest or today
+
+
 def preview_picks(
-    *, interests: Interests, since: date | None = None, today: date | None = None, limit: int = 10
+    *,
+    interests: Interests,
+    since: date | None = None,
+    today: date | None = None,
+    limit: int = 10,
+    candidates: CandidateSet | None = None,
 ) -> list[PreviewPick]:
     """The best ``limit`` papers for ``interests``, best first, as a digest's ranking would
     score them on ``today`` (default: today), from every visible paper or those featured or
-    published on or after ``since``."""
-    papers = Paper.objects.all()
-    if since is not None:
-        papers = papers.filter(Q(featured_on__gte=since) | Q(published_on__gte=since))
-    candidates = vectorise_candidates(
-        papers=candidate_papers(papers=papers),
-        topics=topic_profiles(),
-        today=today or timezone.localdate(),
+    published on or after ``since``; or from ``candidates`` (a digest's own, for the caller
+    that has them). Papers the interests name as liked (``positives``, ``liked``) steer it as
+    they steer a digest."""
+    if candidates is None:
+        papers = Paper.objects.all()
+        if since is not None:
+            papers = papers.filter(Q(featured_on__gte=since) | Q(published_on__gte=since))
+        candidates = vectorise_candidates(
+            papers=candidate_papers(papers=papers),
+            topics=topic_profiles(),
+            today=today or timezone.localdate(),
+        )
+    [picks] = rank_papers_for(
+        subscribers=[interests],
+        candidates=candidates,
+        limit=limit,
+        feedback=feedback_papers(interests=[interests]),
     )
-    [picks] = rank_papers_for(subscribers=[interests], candidates=candidates, limit=limit)
     shown = Paper.objects.filter(pk__in=[pick.paper_id for pick in picks])
     facts = {
         pk: (title, arxiv_id)

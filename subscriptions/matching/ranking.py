@@ -22,6 +22,7 @@ from scipy import sparse
 
 from subscriptions.collector import collecting_only_new_objects
 from subscriptions.matching.candidates import (
+    REASON_WORDS,
     CandidatePaper,
     CandidateSet,
     Reason,
@@ -32,6 +33,7 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import FeedbackPaper, has_signals, profile_signals
 
 __all__ = [
     "CandidatePaper",
@@ -62,23 +64,23 @@ def rank_papers_for(
     candidates: CandidateSet,
     limit: int = 10,
     already_sent: Mapping[int, Iterable[int]] | None = None,
-    feedback_texts: Mapping[int, tuple[str, str]] | None = None,
+    feedback: Mapping[int, FeedbackPaper] | None = None,
 ) -> list[list[RankedPaper]]:
     """The best ``limit`` candidates for each subscriber (in order), with score and reasons.
 
     Hidden papers must not be among the candidates; papers matching an excluded keyword,
     papers that arrived before a subscriber's ``since``, and, by subscriber id, papers in
     ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
-    be picked, so a subscriber may get fewer than ``limit``. ``feedback_texts`` holds the
-    (title, abstract) of the papers subscribers liked, disliked, saved or clicked, which steer
-    their ranking.
+    be picked, so a subscriber may get fewer than ``limit``. ``feedback`` holds the papers
+    subscribers liked, disliked, saved, clicked or named at sign-up
+    (``profile.feedback_papers``), which steer their ranking.
     """
     if not subscribers:
         return []
     if candidates.size == 0:
         return [[] for _ in subscribers]
     weights = candidates.weights
-    batch = _Batch.build(subscribers, candidates, feedback_texts or {})
+    batch = _Batch.build(subscribers, candidates, feedback or {})
     relevance = batch.relevance()
 
     best = relevance.max(axis=1, keepdims=True)
@@ -163,12 +165,19 @@ def _sent_mask(
     return mask
 
 
-def _indicator(rows: list[list[int]], width: int) -> sparse.csr_matrix:
-    """A 0/1 sparse matrix with a 1 at (i, j) for each j in rows[i]."""
+def _indicator(rows: list[list[int]], width: int, *, scaled: bool = False) -> sparse.csr_matrix:
+    """A 0/1 sparse matrix with a 1 at (i, j) for each j in rows[i]; ``scaled``, each row's
+    entries are 1/sqrt(their number) instead: a reader's many interests together weigh about
+    as much as a few, so their topics, authors and feedback are not drowned by them."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indptr[1:] = np.cumsum(lengths)
     indices = np.fromiter((j for r in rows for j in r), dtype=np.int64, count=int(indptr[-1]))
-    data = np.ones(len(indices), dtype=np.float32)
+    if scaled:
+        per_row = 1.0 / np.sqrt(np.maximum(lengths, 1)).astype(np.float32)
+        data = np.repeat(per_row, lengths).astype(np.float32)
+    else:
+        data = np.ones(len(indices), dtype=np.float32)
     return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), width))
 
 
@@ -180,7 +189,7 @@ class _Batch:
     candidates: CandidateSet
     keyword_rows: list[list[int]]  # per subscriber, row of each of their keywords
     keyword_relevance: np.ndarray  # batch keywords x papers
-    keyword_is_reason: np.ndarray  # batch keywords x papers, bool
+    keyword_is_reason: np.ndarray  # batch keywords x papers: REASON_WORDS, REASON_RELATED or 0
     subscriber_keywords: sparse.csr_matrix  # subscribers x batch keywords
     subscriber_topics: sparse.csr_matrix  # subscribers x topics
     topic_sets: list[frozenset[int]]
@@ -196,7 +205,7 @@ class _Batch:
         cls,
         subscribers: Sequence[Interests],
         candidates: CandidateSet,
-        feedback_texts: Mapping[int, tuple[str, str]],
+        feedback: Mapping[int, FeedbackPaper],
     ) -> _Batch:
         keyword_index: dict[str, int] = {}
         exclusion_index: dict[str, int] = {}
@@ -225,20 +234,13 @@ class _Batch:
         keyword_relevance, keyword_is_reason = candidates.keyword_rows(list(keyword_index))
         feedback_ids: dict[int, int] = {}
         rows, cols, signs = [], [], []
-        weights = candidates.weights
-        more, less = weights["MORE_LIKE_THIS"], -weights["LESS_LIKE_THIS"]
-        saved, clicked = weights["SAVED"], weights["CLICKED"]
         for row, interests in enumerate(subscribers):
-            for paper_ids, weight in (
-                (interests.liked, more),
-                (interests.disliked, less),
-                (interests.saved, saved),
-                (interests.clicked, clicked),
-            ):
-                for paper_id in paper_ids:
-                    rows.append(row)
-                    cols.append(feedback_ids.setdefault(paper_id, len(feedback_ids)))
-                    signs.append(weight)
+            if not has_signals(interests):
+                continue
+            for paper_id, weight in profile_signals(interests, candidates.weights):
+                rows.append(row)
+                cols.append(feedback_ids.setdefault(paper_id, len(feedback_ids)))
+                signs.append(weight)
         subscriber_feedback = sparse.csr_matrix(
             (np.array(signs, dtype=np.float32), (rows, cols)),
             shape=(len(subscribers), len(feedback_ids)),
@@ -249,14 +251,14 @@ class _Batch:
             keyword_rows=keyword_rows,
             keyword_relevance=keyword_relevance,
             keyword_is_reason=keyword_is_reason,
-            subscriber_keywords=_indicator(keyword_rows, len(keyword_index)),
+            subscriber_keywords=_indicator(keyword_rows, len(keyword_index), scaled=True),
             subscriber_topics=_indicator(topic_rows, len(candidates.topics)),
             topic_sets=[frozenset(interests.topic_ids) for interests in subscribers],
             followed=followed,
             subscriber_authors=_indicator(author_rows, len(candidates.author_column)),
             exclusions=list(exclusion_index),
             subscriber_exclusions=_indicator(exclusion_rows, len(exclusion_index)),
-            feedback_likeness=candidates.likeness(feedback_texts, list(feedback_ids)),
+            feedback_likeness=candidates.likeness(feedback, list(feedback_ids)),
             subscriber_feedback=subscriber_feedback,
         )
 
@@ -300,9 +302,20 @@ class _Batch:
             for topic in candidates.paper_topics[column]
             if topic in wanted and topic in candidates.topic_reason
         ]
+        matched: list[str] = []
         for keyword, index in zip(interests.keywords, self.keyword_rows[row], strict=True):
-            if self.keyword_is_reason[index, column]:
-                found.append(Reason("keyword", keyword))
+            why = self.keyword_is_reason[index, column]
+            if why:
+                words = candidates.matched_words(keyword, column) if why == REASON_WORDS else []
+                if words:
+                    matched.extend(w for w in words if w not in matched)
+                else:
+                    found.append(Reason("related", keyword))
+        if matched:
+            found.insert(
+                len(found) - sum(r.kind == "related" for r in found),
+                Reason("keyword", ", ".join(matched)),
+            )
         if self.followed[row]:
             written_by = candidates.paper_authors[column]
             found.extend(

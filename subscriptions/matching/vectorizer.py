@@ -47,8 +47,17 @@ class PhraseVectorizer:
         self._tfidf = TfidfTransformer(sublinear_tf=True)
 
     def fit_transform(self, documents: Iterable[Any]) -> sparse.csr_matrix:
+        return self.fit_counts(documents)[0]
+
+    def fit_counts(self, documents: Iterable[Any]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """Fit, and return the documents' TF-IDF vectors and their raw feature counts."""
         counts = self._count(documents, learn=True)
-        return self._tfidf.fit_transform(counts)
+        return self._tfidf.fit_transform(counts), counts
+
+    def word_counts(self, counts: sparse.csr_matrix) -> np.ndarray:
+        """Per row of raw ``counts``, how many words (features of one word) it holds."""
+        single = (self._features < self._base).astype(np.float32)
+        return np.asarray(counts @ single).ravel()
 
     def transform(self, documents: Iterable[Any]) -> sparse.csr_matrix:
         counts = self._count(documents, learn=False)

@@ -21,10 +21,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from papers.embeddings import store_phrases
+from papers.models import Paper
 from subscriptions.addresses import mailbox_of, normalise_email
 from subscriptions.emails import already_subscribed_email, confirmation_email, link
 from subscriptions.matching.interests import Interests
-from subscriptions.models import Subscriber
+from subscriptions.models import Feedback, Subscriber
 from subscriptions.people.suppression import is_final, remembered_final_status
 from subscriptions.people.tokens import confirmation_token, preferences_token
 from subscriptions.timezones import SendTime
@@ -129,6 +131,7 @@ def interests_as_json(
         "keywords": list(interests.keywords),
         "authors": list(interests.authors),
         "excluded": list(interests.excluded),
+        "positives": [list(pair) for pair in interests.positives],
         "frequency": frequency,
         "send_time": (send_time or SendTime()).as_json(),
     }
@@ -154,6 +157,21 @@ def set_interests(
         fields += ["send_hour", "time_zone", "send_weekday"]
     subscriber.save(update_fields=fields)
     subscriber.topics.set(interests.topic_ids)
+    # Papers they named as liked seed their profile as "more like this" (a paper deleted
+    # since the form was read is skipped).
+    seeds = Paper.objects.filter(pk__in=[paper for paper, _ in interests.positives])
+    Feedback.objects.bulk_create(
+        [
+            Feedback(subscriber=subscriber, paper_id=pk, signal=1)
+            for pk in seeds.values_list("pk", flat=True)
+        ],
+        ignore_conflicts=True,
+    )
+    # Their interests' embeddings are made now, once, so a digest run only reads them.
+    try:
+        store_phrases(interests.keywords)
+    except Exception:  # ranking embeds what is missing; a sign-up must not fail for it
+        logger.exception("embedding the interests of subscriber %s failed", subscriber.pk)
 
 
 def apply_requested_interests(*, subscriber_id: int) -> bool:
@@ -179,6 +197,7 @@ def apply_requested_interests(*, subscriber_id: int) -> bool:
             keywords=tuple(requested.get("keywords", ())),
             authors=tuple(requested.get("authors", ())),
             excluded=tuple(requested.get("excluded", ())),
+            positives=tuple((int(p), float(w)) for p, w in requested.get("positives", ())),
         )
         frequency = requested.get("frequency") or subscriber.frequency
         # A request kept before sign-ups carried a send time has none: the defaults stay.

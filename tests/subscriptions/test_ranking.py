@@ -8,10 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from papers.embeddings import embed_papers
 from papers.ingest import ingest_location
 from papers.models import Paper, Topic
 from papers.text import content_tokens, ngram_counts
 from subscriptions.matching.interests import Interests, InterestsError, clean_interests
+from subscriptions.matching.profile import feedback_papers, profile_signals
 from subscriptions.matching.ranking import (
     candidate_papers,
     rank_in_batches,
@@ -71,7 +73,31 @@ def test_a_topic_brings_its_papers_with_the_topic_as_reason(seeded):
 def test_a_keyword_is_named_as_the_reason(seeded):
     [(title, reasons), *_] = rank(keywords=("click-through rate",))
     assert title == "Optimizing Feature Set for Click-Through Rate Prediction"
-    assert reasons == ["keyword: click-through rate"]
+    assert reasons == ["matches: click-through rate"]
+
+
+def test_a_paper_matching_part_of_an_interest_ranks_and_says_what_matched():
+    interest = "prompt injection attacks on LLM agents and how to defend against them"
+    make_paper(title="Indirect prompt injection in retrieval pipelines", abstract="We study it.")
+    make_paper(title="Agents that browse the web", abstract="LLM agents that book flights.")
+    make_paper(title="Protein folding with diffusion", abstract="Structures of proteins.")
+    picks = rank(keywords=(interest,))
+    assert titles(picks) == [
+        "Indirect prompt injection in retrieval pipelines",
+        "Agents that browse the web",
+    ]
+    assert picks[0][1] == ["matches: prompt injection"]
+    assert picks[1][1] == ["matches: LLM agents"]
+
+
+def test_an_interest_typed_as_one_exact_phrase_no_longer_needs_every_word():
+    # "keyword: <the whole sentence>" used to need the sentence in the paper, in order.
+    make_paper(title="Conformal prediction for graph neural networks", abstract="Coverage.")
+    [(title, reasons)] = rank(
+        keywords=("conformal prediction and distribution-free uncertainty quantification",)
+    )
+    assert title == "Conformal prediction for graph neural networks"
+    assert reasons == ["matches: conformal prediction"]
 
 
 def test_papers_mentioning_an_excluded_keyword_never_appear(seeded):
@@ -103,7 +129,10 @@ def test_papers_already_sent_are_left_out(seeded):
 
 def test_pinned_papers_are_boosted_and_said_to_be_picked_by_editors(seeded):
     faces = rank(keywords=("face recognition",))
-    last = faces[-1][0]
+    # The least relevant of the face papers (papers matching only "face" or "recognition"
+    # come after them).
+    last = [title for title, _ in faces if "face" in title.lower()][-1]
+    assert faces[0][0] != last
     Paper.objects.filter(title=last).update(pinned=True)
     reranked = rank(keywords=("face recognition",))
     assert reranked[0][0] == last
@@ -195,7 +224,7 @@ def test_no_candidates_means_no_picks():
     ("kwargs", "field", "message"),
     [
         ({}, "__all__", "at least one topic, keyword or author"),
-        ({"keywords": ["x" * 101]}, "keywords", "too long"),
+        ({"keywords": ["x" * 301]}, "keywords", "too long"),
         ({"keywords": [f"word{i}" for i in range(21)]}, "keywords", "At most 20"),
         ({"keywords": ["the of and"]}, "keywords", "no word to match"),
         ({"topic_slugs": ["no-such-topic"]}, "topics", "Unknown topic: no-such-topic"),
@@ -280,3 +309,102 @@ def test_candidates_are_vectorised_from_each_papers_stored_analysis():
     vectorised = vectorise_candidates(papers=candidates, topics=[], today=date(2025, 11, 6))
     assert vectorised.vectorizer.column(["storedword"]) is not None
     assert vectorised.vectorizer.column(content_tokens("merging")) is None
+
+
+def embedded(*papers):
+    embed_papers(paper_ids=[paper.pk for paper in papers])
+    return papers
+
+
+def test_a_paper_in_other_words_is_found_by_meaning_and_said_to_be_related():
+    embedded(
+        make_paper(
+            title="Deep generative nowcasting of precipitation from radar",
+            abstract="Short-range forecasts of convective precipitation with a neural network.",
+        ),
+        make_paper(title="Protein structure prediction", abstract="Diffusion over residues."),
+        make_paper(title="Code review with language models", abstract="Comments on diffs."),
+    )
+    interest = "predicting rain and storms with neural nets"
+    picks = rank(keywords=(interest,))
+    assert titles(picks)[0] == "Deep generative nowcasting of precipitation from radar"
+    assert picks[0][1] == [f"related to: {interest}"]
+
+
+def test_exclusions_still_win_over_similarity():
+    embedded(
+        make_paper(
+            title="Expressive zero-shot singing voice synthesis",
+            abstract="A text-to-speech model that also sings, with controllable expressive style.",
+        ),
+        make_paper(
+            title="Zero-shot expressive text-to-speech",
+            abstract="Controllable voice synthesis from a short prompt.",
+        ),
+    )
+    interest = "text-to-speech: expressive, controllable and zero-shot voice synthesis"
+    assert len(rank(keywords=(interest,))) == 2
+    picks = rank(keywords=(interest,), excluded=("singing",))
+    assert titles(picks) == ["Zero-shot expressive text-to-speech"]
+
+
+def test_without_the_model_ranking_is_lexical_and_still_ranks(settings):
+    settings.EMBEDDINGS = {**settings.EMBEDDINGS, "ENABLED": False}
+    embedded(make_paper(title="Machine unlearning for LLMs", abstract="Forgetting data."))
+    make_paper(title="Catastrophic forgetting in continual learning", abstract="Old tasks.")
+    picks = rank(keywords=("machine unlearning",))
+    assert titles(picks) == ["Machine unlearning for LLMs"]
+    assert picks[0][1] == ["matches: machine unlearning"]
+
+
+def test_more_like_this_moves_papers_like_it_up_and_less_like_this_down():
+    liked, similar, other, disliked_one, near_disliked = embedded(
+        make_paper(title="Speculative decoding with a small draft model", abstract="Learning."),
+        make_paper(
+            title="Faster LLM inference by drafting and verifying tokens", abstract="Learning."
+        ),
+        make_paper(
+            title="Graph neural networks for molecule property prediction", abstract="Learning."
+        ),
+        make_paper(title="Reinforcement learning for robot grasping", abstract="Learning."),
+        make_paper(
+            title="Robot manipulation policies learned from demonstrations", abstract="Learning."
+        ),
+    )
+    [before] = rank_papers_for(
+        subscribers=[Interests(keywords=("learning",))], candidates=candidates(), limit=5
+    )
+    reader = Interests(keywords=("learning",), liked=(liked.pk,), disliked=(disliked_one.pk,))
+    [after] = rank_papers_for(
+        subscribers=[reader],
+        candidates=candidates(),
+        limit=5,
+        feedback=feedback_papers(interests=[reader]),
+    )
+    order_before = [p.paper_id for p in before]
+    order_after = [p.paper_id for p in after]
+
+    def place(order, paper):  # a paper pushed out of the picks is last
+        return order.index(paper.pk) if paper.pk in order else len(order)
+
+    assert place(order_after, similar) < place(order_before, similar)
+    assert place(order_after, similar) < place(order_after, other)
+    assert place(order_after, near_disliked) > place(order_before, near_disliked)
+    assert place(order_after, near_disliked) > place(order_after, other)
+
+
+def test_the_profile_weighs_each_side_as_one_rocchio_term(settings):
+    weights = {
+        "MORE_LIKE_THIS": 0.5,
+        "LESS_LIKE_THIS": 0.25,
+        "SAVED": 0.8,
+        "CLICKED": 0.2,
+        "PROFILE_SCALE": 1.0,
+    }
+    reader = Interests(liked=(1, 2), disliked=(3,), positives=((4, 2.0),))
+    signals = dict(profile_signals(reader, weights))
+    assert signals == pytest.approx({1: 0.5 / 3, 2: 0.5 / 3, 4: 1.0 / 3, 3: -0.25})
+    # One click alone pulls mildly (0.2, as CLICKED says); a save more than a like.
+    assert profile_signals(Interests(clicked=(5,)), weights) == [(5, pytest.approx(0.2))]
+    saved = dict(profile_signals(Interests(saved=(6,), liked=(7,)), weights))
+    assert saved[6] > saved[7]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -10,6 +11,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from papers.ingest import parse_day
+from subscriptions.delivery.diagnosis import why_nothing_built
 from subscriptions.delivery.runs import preview_run, run_in_process
 from subscriptions.delivery.schedule import hour_slot
 
@@ -46,6 +48,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"dry run, {frequency} {day}: would build {totals.built}, "
                 f"skip {totals.empty} with nothing new"
+                + (
+                    self._why_nothing(day, frequency, slot, totals.empty)
+                    if not totals.built
+                    else ""
+                )
             )
             return
         with self._progress(frequency) as bar:
@@ -54,11 +61,15 @@ class Command(BaseCommand):
             f"{frequency} digests for {day}: built {totals.built}, sent {totals.sent}, "
             f"skipped {totals.empty + totals.skipped}, failed {totals.failed}"
             + (f", to retry {totals.retry_later}" if totals.retry_later else "")
+            + (self._why_nothing(day, frequency, slot, totals.empty) if not totals.built else "")
         )
         if totals.paused:
             self.stderr.write(
                 "Sending is paused after too many failures: see the digest run in the admin."
             )
+
+    def _why_nothing(self, day: date, frequency: str, slot: str, empty: int) -> str:
+        return f" ({why_nothing_built(day=day, frequency=frequency, slot=slot, empty=empty)})"
 
     def _progress(self, frequency: str) -> tqdm | _LoggedProgress:
         """Digests decided so far and the live rate: a bar on a terminal, a line every half

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('papers', '0008_paper_summary'),
+        ('papers', '0009_paper_embeddings'),
     ]
 
     operations = [
