@@ -386,4 +386,6 @@ def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpRespons
         context = {"digest": digest, "keep_days": settings.DIGEST_ITEMS_KEEP_DAYS}
         return render(request, "subscriptions/digest_forgotten.html", context, status=410)
     links = reader_links(digest, issued_at=verified.issued_at)
+    # The page's own Save links carry this token: the site may offer "Save" with it too.
+    remember_reader(request.session, feedback_token=links.feedback_token)
     return HttpResponse(render_digest(digest, links=links).html)

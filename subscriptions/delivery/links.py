@@ -58,6 +58,7 @@ class DigestLinks:
     save: str
     tracked: bool = False
     digest_id: int = 0
+    feedback_token: str = ""  # for a page that remembers the reader (library.remember_reader)
 
 
 def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks:
@@ -73,6 +74,7 @@ def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks
         save=_link("subscriptions:save", tokens.feedback),
         tracked=digest.subscriber.tracking and bool(digest.pk),
         digest_id=digest.pk or 0,
+        feedback_token=tokens.feedback,
     )
 
 
