@@ -28,10 +28,10 @@ from subscriptions.people.tokens import verify_click_token
 logger = logging.getLogger(__name__)
 
 
-def follow_click(*, token: str) -> tuple[int, Subscriber | None] | None:
+def follow_click(*, token: str, count: bool = True) -> tuple[int, Subscriber | None] | None:
     """The paper a click link forwards to, and the digest's reader (None if the digest is
-    gone); None for a bad link or a paper no longer shown. The click is counted once per
-    paper and digest, if the reader allows tracking."""
+    gone); None for a bad link or a paper no longer shown. With ``count``, the click is
+    counted once per paper and digest, if the reader allows tracking."""
     ids = verify_click_token(token)
     if ids is None:
         return None
@@ -39,7 +39,7 @@ def follow_click(*, token: str) -> tuple[int, Subscriber | None] | None:
     if not Paper.objects.filter(pk=paper_id, hidden=False).exists():
         return None
     digest = Digest.objects.filter(pk=digest_id).select_related("subscriber").first()
-    if digest is not None and digest.subscriber.tracking:
+    if count and digest is not None and digest.subscriber.tracking:
         # Once: a second click, or a link checker that follows it too, adds nothing.
         DigestClick.objects.bulk_create(
             [DigestClick(digest_id=digest_id, paper_id=paper_id, clicked_at=timezone.now())],

@@ -61,6 +61,8 @@ def test_a_click_through_the_redirect_is_recorded_once_and_forwards_to_the_paper
     digest = Digest.objects.get(subscriber=readers[0])
     first = path_of(links[0])
     paper_id = int(first.split("/r/")[1].split("-")[1])
+    assert client.head(first).status_code == 302  # a link checker's HEAD counts nothing
+    assert not DigestClick.objects.exists()
     for _ in range(3):
         response = client.get(first)
         assert response.status_code == 302
