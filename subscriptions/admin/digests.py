@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
+from django.utils import timezone
 
 from subscriptions.admin.common import (
     SEARCH_LIMIT,
@@ -175,7 +176,7 @@ class DigestAdmin(admin.ModelAdmin):
         and the papers most clicked."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        days = engagement_by_day()
+        days = engagement_by_day(today=timezone.localdate())
         day: date | None
         try:
             day = date.fromisoformat(request.GET.get("day", ""))

@@ -4,9 +4,10 @@ shown to editors per day and topic, and not at all for a reader who turned track
 import json
 import re
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from bs4 import BeautifulSoup
 
 from papers.ingest import ingest_location
@@ -159,7 +160,8 @@ def test_the_admin_engagement_numbers_equal_the_events_received(client, admin_cl
         followed.add((digest.pk, paper_id))
     expected = Counter(Paper.objects.get(pk=paper_id).title for _, paper_id in followed)
 
-    [today] = engagement_by_day()
+    [today] = engagement_by_day(today=DAY + timedelta(days=3))
+    assert engagement_by_day(today=DAY + timedelta(days=30)) == []  # outside the window
     assert (today.sent, today.opened, today.clicked, today.clicks) == (3, 2, 2, 3)
     assert DigestOpen.objects.count() == 2
     topics = {row.label: row for row in engagement_by_topic(day=DAY)}
@@ -167,7 +169,8 @@ def test_the_admin_engagement_numbers_equal_the_events_received(client, admin_cl
     assert (merging.sent, merging.opened, merging.clicked, merging.clicks) == (2, 2, 1, 2)
     assert (vision.sent, vision.opened, vision.clicked, vision.clicks) == (2, 1, 1, 1)
 
-    page = admin_client.get("/admin/subscriptions/digest/engagement/")
+    with time_machine.travel(datetime(2025, 11, 7, 12, tzinfo=UTC), tick=False):
+        page = admin_client.get("/admin/subscriptions/digest/engagement/")
     soup = BeautifulSoup(page.content, "html.parser")
     [day_row] = soup.select("#engagement-days tbody tr")
     assert [td.get_text(strip=True) for td in day_row("td")] == ["2025-11-06", "3", "2", "2", "3"]
