@@ -88,7 +88,8 @@ def click_view(request: HttpRequest, token: str) -> HttpResponse:
     """A paper's link in a digest: count the click (once per paper and digest) and forward
     at once to the paper's page. The token names a digest and one of its papers; where it
     forwards comes from the paper, never from the link."""
-    followed = engagement.follow_click(token=token)
+    # A HEAD is a link checker's look, not a reader's click: it forwards, and counts nothing.
+    followed = engagement.follow_click(token=token, count=request.method == "GET")
     if followed is None:
         return _bad_link(request)
     paper_id, subscriber = followed

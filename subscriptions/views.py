@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from papers.selectors import visible_paper
 from subscriptions.delivery.digests import candidate_set_for
-from subscriptions.delivery.render import reader_links, render_digest
+from subscriptions.delivery.links import reader_links
+from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.retention import items_cutoff
 from subscriptions.delivery.selectors import digest_for_view
 from subscriptions.email_pages import shows_email_html
@@ -385,4 +386,6 @@ def view_digest(request: HttpRequest, token: str, digest_id: int) -> HttpRespons
         context = {"digest": digest, "keep_days": settings.DIGEST_ITEMS_KEEP_DAYS}
         return render(request, "subscriptions/digest_forgotten.html", context, status=410)
     links = reader_links(digest, issued_at=verified.issued_at)
+    # The page's own Save links carry this token: the site may offer "Save" with it too.
+    remember_reader(request.session, feedback_token=links.feedback_token)
     return HttpResponse(render_digest(digest, links=links).html)

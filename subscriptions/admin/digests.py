@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
+from django.utils import timezone
 
 from subscriptions.admin.common import (
     SEARCH_LIMIT,
@@ -24,7 +25,8 @@ from subscriptions.delivery.engagement import (
     engagement_by_topic,
     most_clicked_papers,
 )
-from subscriptions.delivery.render import inert_links, render_digest
+from subscriptions.delivery.links import inert_links
+from subscriptions.delivery.render import render_digest
 from subscriptions.delivery.selectors import digests_with_content
 from subscriptions.delivery.sending import retry_failed_digests
 from subscriptions.email_pages import shows_email_html
@@ -174,7 +176,7 @@ class DigestAdmin(admin.ModelAdmin):
         and the papers most clicked."""
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        days = engagement_by_day()
+        days = engagement_by_day(today=timezone.localdate())
         day: date | None
         try:
             day = date.fromisoformat(request.GET.get("day", ""))

@@ -29,7 +29,8 @@ from subscriptions.admin.common import (
 )
 from subscriptions.delivery.content import Content
 from subscriptions.delivery.digests import preview_digest
-from subscriptions.delivery.render import digest_email, inert_links, render_digest
+from subscriptions.delivery.links import inert_links
+from subscriptions.delivery.render import digest_email, render_digest
 from subscriptions.email_pages import shows_email_html
 from subscriptions.forms import AddressField
 from subscriptions.models import Digest, Feedback, Subscriber

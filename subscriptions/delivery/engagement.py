@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from anymail.signals import AnymailTrackingEvent, EventType
 from django.db import IntegrityError, transaction
@@ -28,10 +28,10 @@ from subscriptions.people.tokens import verify_click_token
 logger = logging.getLogger(__name__)
 
 
-def follow_click(*, token: str) -> tuple[int, Subscriber | None] | None:
+def follow_click(*, token: str, count: bool = True) -> tuple[int, Subscriber | None] | None:
     """The paper a click link forwards to, and the digest's reader (None if the digest is
-    gone); None for a bad link or a paper no longer shown. The click is counted once per
-    paper and digest, if the reader allows tracking."""
+    gone); None for a bad link or a paper no longer shown. With ``count``, the click is
+    counted once per paper and digest, if the reader allows tracking."""
     ids = verify_click_token(token)
     if ids is None:
         return None
@@ -39,7 +39,7 @@ def follow_click(*, token: str) -> tuple[int, Subscriber | None] | None:
     if not Paper.objects.filter(pk=paper_id, hidden=False).exists():
         return None
     digest = Digest.objects.filter(pk=digest_id).select_related("subscriber").first()
-    if digest is not None and digest.subscriber.tracking:
+    if count and digest is not None and digest.subscriber.tracking:
         # Once: a second click, or a link checker that follows it too, adds nothing.
         DigestClick.objects.bulk_create(
             [DigestClick(digest_id=digest_id, paper_id=paper_id, clicked_at=timezone.now())],
@@ -79,18 +79,21 @@ class Engagement:
     clicks: int
 
 
-def engagement_by_day(*, days: int = 30) -> list[Engagement]:
-    """For each of the latest ``days`` days with digests sent, newest first: digests sent,
-    opened, clicked, and clicks."""
+def engagement_by_day(*, today: date, days: int = 14) -> list[Engagement]:
+    """For each day of the ``days`` up to ``today`` with digests sent, newest first: digests
+    sent, opened, clicked, and clicks. A range of days, which the index on ``day`` serves,
+    not a grouping of every digest ever sent."""
     rows = list(
-        Digest.objects.filter(status=Digest.Status.SENT)
+        Digest.objects.filter(
+            status=Digest.Status.SENT, day__range=(today - timedelta(days=days - 1), today)
+        )
         .values("day")
         .annotate(
             sent=Count("pk", distinct=True),
             clicked=Count("clicks__digest", distinct=True),
             click_count=Count("clicks", distinct=True),
         )
-        .order_by("-day")[:days]
+        .order_by("-day")
     )
     opened = dict(
         DigestOpen.objects.filter(digest__day__in=[row["day"] for row in rows])

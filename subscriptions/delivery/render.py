@@ -11,22 +11,28 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from html import escape as escape_html
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.urls import reverse
 from django.utils.dateformat import format as date_format
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from papers.text import one_line_summary
 from subscriptions.delivery.content import Content, PaperFace
+from subscriptions.delivery.links import (
+    DigestLinks,
+    inert_links,
+    link_parts,
+    reader_links,
+)
 from subscriptions.delivery.settling import digest_metadata
 from subscriptions.delivery.stencils import Stencil, slot
 from subscriptions.emails import email_of, inliner, media_query_classes
 from subscriptions.models import Digest, DigestItem, Subscriber
-from subscriptions.people.tokens import click_token, digest_tokens
+from subscriptions.people.tokens import click_signer
 
 _CLASS = re.compile(r' class="([^"]*)"')
 _INDENT = re.compile(r"\n\s+")
@@ -225,78 +231,6 @@ def _short_week(day: date) -> str:
     return f"{_short_day(start)} {_EN_DASH} {_short_day(day)}"
 
 
-# Links are reversed once per site and name, with stand-ins for their arguments, then joined
-# per reader: reverse() costs more than all the rest of a digest's links.
-@lru_cache(maxsize=64)
-def _link_parts(site_url: str, name: str, *stand_ins: object) -> list[str]:
-    pieces = [f"{site_url}{reverse(name, args=stand_ins)}"]
-    for stand_in in stand_ins:
-        before, after = pieces.pop().split(str(stand_in))
-        pieces += [before, after]
-    return pieces
-
-
-def _link(name: str, token: str) -> str:
-    before, after = _link_parts(settings.SITE_URL, name, "TOKEN")
-    return f"{before}{token}{after}"
-
-
-def _paper_link(site_url: str, paper_id: int) -> str:
-    before, after = _link_parts(site_url, "papers:detail", 999999999)
-    return f"{before}{paper_id}{after}"
-
-
-def _view_link(token: str, digest_id: int) -> str:
-    parts = _link_parts(settings.SITE_URL, "subscriptions:view_digest", "TOKEN", 999999999)
-    before, middle, after = parts
-    return f"{before}{token}{middle}{digest_id}{after}"
-
-
-@dataclass(frozen=True, slots=True)
-class DigestLinks:
-    """Where the reader's links in a digest go, each with a token of its own purpose;
-    ``feedback`` takes ``?paper=<id>&signal=more|less``, ``save`` takes ``?paper=<id>``.
-    With ``tracked``, each paper's link goes through the counting redirect (``/r/<token>/``,
-    a token per paper of ``digest_id``); without, straight to the paper."""
-
-    view: str
-    preferences: str
-    unsubscribe: str
-    one_click: str
-    feedback: str
-    save: str
-    tracked: bool = False
-    digest_id: int = 0
-
-
-def reader_links(digest: Digest, *, issued_at: int | None = None) -> DigestLinks:
-    """The links of the digest's reader, dated ``issued_at`` (by default now): four
-    signatures, no query (saving is feedback: it shares the feedback token)."""
-    tokens = digest_tokens(digest.subscriber, issued_at=issued_at)
-    return DigestLinks(
-        view=_view_link(tokens.view, digest.pk or 0),
-        preferences=_link("subscriptions:preferences", tokens.preferences),
-        unsubscribe=_link("subscriptions:unsubscribe", tokens.unsubscribe),
-        one_click=_link("subscriptions:one_click_unsubscribe", tokens.unsubscribe),
-        feedback=_link("subscriptions:feedback", tokens.feedback),
-        save=_link("subscriptions:save", tokens.feedback),
-        tracked=digest.subscriber.tracking and bool(digest.pk),
-        digest_id=digest.pk or 0,
-    )
-
-
-def _click_link(site_url: str, digest_id: int, paper_id: int) -> str:
-    before, after = _link_parts(site_url, "subscriptions:click", "TOKEN")
-    return f"{before}{click_token(digest_id=digest_id, paper_id=paper_id)}{after}"
-
-
-def inert_links() -> DigestLinks:
-    """Links for a test send or an editor's preview: every one leads to a page saying it
-    changes nothing, and a one-click POST to it unsubscribes no one."""
-    inert = f"{settings.SITE_URL}{reverse('subscriptions:test_link')}"
-    return DigestLinks(inert, inert, inert, inert, inert, inert)
-
-
 def render_digest(
     digest: Digest, content: Content | None = None, *, links: DigestLinks | None = None
 ) -> RenderedDigest:
@@ -311,7 +245,17 @@ def render_digest(
 def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) -> RenderedDigest:
     picks, topics, note = content or Content.of(digest)
     site_url = settings.SITE_URL
-    feedback, save, tracked, digest_id = links.feedback, links.save, links.tracked, links.digest_id
+    # A reader's links are made once per paper for both parts: HTML-escaped here, where
+    # only their fixed parts can need it (ids and tokens are digits, letters, "-", ":"),
+    # instead of escaping every value as it is filled in.
+    feedback, save = links.feedback, links.save
+    feedback_html, save_html = escape_html(feedback), escape_html(save)
+    if links.tracked:
+        sign = click_signer(digest_id=links.digest_id)
+        before, after = link_parts(site_url, "subscriptions:click", "TOKEN")
+    else:
+        before, after = link_parts(site_url, "papers:detail", 999999999)
+    before_html, after_html = escape_html(before), escape_html(after)
     for_you, trending = DigestItem.Section.FOR_YOU, DigestItem.Section.TRENDING
     html: dict[str, list[str]] = {for_you: [], trending: []}
     text: dict[str, list[str]] = {for_you: [], trending: []}
@@ -319,24 +263,35 @@ def _render_digest(digest: Digest, content: Content | None, links: DigestLinks) 
     for section, face, reasons in picks:
         kind = "paper" if section == for_you else "trending"
         with_reasons = kind == "paper" and bool(reasons)
-        values = {
-            "more_url": f"{feedback}?paper={face.pk}&signal=more",
-            "less_url": f"{feedback}?paper={face.pk}&signal=less",
-            "save_url": f"{save}?paper={face.pk}",
-            "url": _click_link(site_url, digest_id, face.pk)
-            if tracked
-            else _paper_link(site_url, face.pk),
-        }
+        pk = face.pk
+        target = sign(pk) if links.tracked else pk
+        number = ""
         if kind == "paper":
             titles.append(face.title)
-            values["number"] = str(len(titles))
-        values["reasons"] = " · ".join(reasons)
+            number = str(len(titles))
         html[section].append(
-            _paper_stencil(f"{kind}.html", face, site_url, with_reasons).fill(values)
+            _paper_stencil(f"{kind}.html", face, site_url, with_reasons).fill(
+                {
+                    "more_url": SafeString(f"{feedback_html}?paper={pk}&amp;signal=more"),
+                    "less_url": SafeString(f"{feedback_html}?paper={pk}&amp;signal=less"),
+                    "save_url": SafeString(f"{save_html}?paper={pk}"),
+                    "url": SafeString(f"{before_html}{target}{after_html}"),
+                    "number": number,
+                    "reasons": " · ".join(reasons),
+                }
+            )
         )
-        values["reasons"] = "; ".join(reasons)
         text[section].append(
-            _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(values)
+            _paper_stencil(f"{kind}.txt", face, site_url, with_reasons).fill(
+                {
+                    "more_url": f"{feedback}?paper={pk}&signal=more",
+                    "less_url": f"{feedback}?paper={pk}&signal=less",
+                    "save_url": f"{save}?paper={pk}",
+                    "url": f"{before}{target}{after}",
+                    "number": number,
+                    "reasons": "; ".join(reasons),
+                }
+            )
         )
     subscriber = digest.subscriber
     weekly = digest.frequency == Subscriber.Frequency.WEEKLY

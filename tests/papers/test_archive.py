@@ -83,3 +83,13 @@ def test_the_editors_note_shows_on_its_days_page(client):
     assert "Big day for <model merging>." in page.select_one(".editors-note").get_text()
     other = soup_of(client.get(f"/digest/{DAY - timedelta(days=1):%Y-%m-%d}/"))
     assert other.select_one(".editors-note") is None
+
+
+def test_an_editor_writes_the_days_note_in_the_admin(admin_client, client):
+    make_paper(featured_on=DAY)
+    response = admin_client.post(
+        "/admin/papers/daynote/add/", {"day": "2025-11-06", "text": "Welcome, readers."}
+    )
+    assert response.status_code == 302
+    assert DayNote.objects.get(day=DAY).text == "Welcome, readers."
+    assert "Welcome, readers." in client.get(f"/digest/{DAY:%Y-%m-%d}/").content.decode()

@@ -114,3 +114,38 @@ def test_a_note_written_between_batches_shows_from_the_next_digest(hf_listing):
     run_in_process(day=DAY, frequency="daily")
     first, second = mail.outbox
     assert "Late news." not in first.body and "Late news." in second.body
+
+
+@pytest.mark.django_db
+def test_thumbnails_summaries_and_notes_are_rendered_per_run_not_per_reader(
+    hf_listing, monkeypatch
+):
+    """More readers cost no more template renders: the new parts are in the fragments."""
+    from papers.models import DayNote
+    from subscriptions.delivery import stencils
+    from subscriptions.delivery.caches import forget_day
+    from subscriptions.models import Digest
+
+    DayNote.objects.create(day=DAY, text="A note.")
+    merging = Topic.objects.get(slug="model-merging")
+    renders = []
+    real = stencils.render_to_string
+
+    def counting(*args, **kwargs):
+        renders.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stencils, "render_to_string", counting)
+    counts = []
+    for readers in (2, 8):
+        Digest.objects.all().delete()
+        mail.outbox.clear()
+        forget_day()
+        renders.clear()
+        for n in range(readers):
+            make_subscriber(email=f"reader{readers}-{n}@example.org", topics=[merging])
+        run_in_process(day=DAY, frequency="daily")
+        assert len(mail.outbox) >= readers
+        assert all("A note." in email.body for email in mail.outbox)
+        counts.append(len(renders))
+    assert counts[0] == counts[1] > 0

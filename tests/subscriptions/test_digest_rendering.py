@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from papers.models import Paper, Topic
 from papers.text import one_line_summary
-from subscriptions.delivery import content, digests, pool, render, runs, sending
+from subscriptions.delivery import content, digests, links, pool, render, runs, sending
 from subscriptions.delivery.digests import build_digest_batch
 from subscriptions.delivery.runs import run_in_process
 from subscriptions.delivery.stencils import Stencil
@@ -233,7 +233,7 @@ def test_a_paper_filled_into_its_shape_reads_as_the_paper_rendered_whole(
     faces = content.paper_faces(set(Paper.objects.values_list("pk", flat=True)))
     assert any(not face.github_url for face in faces.values())  # more than one shape
     for face in faces.values():
-        reader["url"] = render._paper_link(settings.SITE_URL, face.pk)
+        reader["url"] = links.paper_link(settings.SITE_URL, face.pk)
         whole = {
             "paper": face,
             "has_reasons": with_reasons,

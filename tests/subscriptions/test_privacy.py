@@ -13,7 +13,16 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.urls import reverse
 
-from subscriptions.models import Digest, DigestItem, Feedback, Subscriber, WebhookEvent
+from subscriptions.models import (
+    Digest,
+    DigestClick,
+    DigestItem,
+    DigestOpen,
+    Feedback,
+    SavedPaper,
+    Subscriber,
+    WebhookEvent,
+)
 from subscriptions.people.bounces import record_tracking_event
 from subscriptions.people.tokens import preferences_token
 from tests.factories import make_paper, make_subscriber
@@ -44,6 +53,11 @@ def reader(default_topics):
         digest=digest, subscriber=ada, paper=paper, section="for_you", position=1, reasons=["LoRA"]
     )
     Feedback.objects.create(subscriber=ada, paper=paper, signal=1)
+    SavedPaper.objects.create(subscriber=ada, paper=paper)
+    DigestOpen.objects.create(digest=digest, opened_at=datetime(2025, 11, 6, 8, tzinfo=UTC))
+    DigestClick.objects.create(
+        digest=digest, paper=paper, clicked_at=datetime(2025, 11, 6, 8, 1, tzinfo=UTC)
+    )
     # The ESP reports a soft bounce for the address (typed in another case): a row names it.
     event = AnymailTrackingEvent(
         event_type="bounced",
@@ -96,6 +110,7 @@ def test_deleting_my_data_leaves_no_row_naming_the_address(
     assert WebhookEvent.objects.filter(event_id="ev-1", recipient="").exists()
     # Nobody else's data went with it.
     assert Subscriber.objects.filter(pk=someone_else.pk).exists()
+    assert not SavedPaper.objects.exists() and not DigestClick.objects.exists()
     assert WebhookEvent.objects.get(event_id="ev-2").recipient == someone_else.email
 
 
@@ -121,6 +136,12 @@ def test_the_preferences_page_offers_my_data_as_a_json_file(client, reader, some
     paper_id = digest["papers"][0]["paper_id"]
     assert [(f["paper_id"], f["signal"]) for f in data["feedback"]] == [(paper_id, 1)]
     assert [e["type"] for e in data["email_events"]] == ["soft bounce"]
+    assert [entry["paper_id"] for entry in data["saved_papers"]] == [paper_id]
+    assert [entry["at"][:16] for entry in data["opens"]] == ["2025-11-06T08:00"]
+    assert [(c["paper_id"], c["at"][:16]) for c in data["clicks"]] == [
+        (paper_id, "2025-11-06T08:01")
+    ]
+    assert data["subscriber"]["tracking"] is True
     assert someone_else.email not in response.content.decode()
 
 
