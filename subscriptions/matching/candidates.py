@@ -121,6 +121,7 @@ class CandidateSet:
     phrase_vectors: Callable[[Sequence[str]], np.ndarray | None] = phrase_vectors
     keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     query_cache: dict[str, LexicalQuery] = field(default_factory=dict)
+    presence_cache: dict[str, np.ndarray] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
     likeness_cache: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -206,7 +207,13 @@ class CandidateSet:
 
     def matched_words(self, keyword: str, column: int) -> list[str]:
         """The words and phrases of ``keyword`` that the paper in ``column`` holds, as typed."""
-        return self.lexical.matched_words(self.lexical_query(keyword), column)
+        query = self.lexical_query(keyword)
+        presence = self.presence_cache.get(keyword)
+        if presence is None:
+            presence = self.lexical.presence(query)
+            if len(self.presence_cache) < _KEYWORD_CACHE_SIZE:
+                self.presence_cache[keyword] = presence
+        return self.lexical.matched_words(query, presence, column)
 
     def likeness(self, papers: Mapping[int, Any], paper_ids: Sequence[int]) -> np.ndarray:
         """Rows of similarity between each given paper and every candidate: their embeddings'
