@@ -447,6 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.celery_workers:
         # Tasks go to this broker (not run eagerly); the workers inherit it.
         os.environ["REDIS_URL"] = os.environ["BROKER_URL"] = arguments.redis_url
+        # The day measured starts with its first zone's hour: the hours before it belong to
+        # the day before, whose runs are not part of it (they would be caught up, for the
+        # same readers' previous local day, by the first hourly run).
+        os.environ["DIGEST_CATCH_UP_HOURS"] = "0"
     sys.path.insert(0, str(REPO_ROOT))
 
     import django

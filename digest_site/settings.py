@@ -457,6 +457,10 @@ DIGESTS: dict[str, Any] = {
     "MAX_SEND_RETRIES": 6,
     "RETRY_BASE_SECONDS": env_int("DIGEST_RETRY_BASE_SECONDS", 60, minimum=1),
     "RETRY_MAX_SECONDS": min(1800, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2),
+    # An hourly run that never started (the beat, its broker or the database was down) is
+    # started by the first hourly run of this many hours after it; later, the readers of
+    # that hour go without that day's digest unless an operator sends it (`--hour`).
+    "CATCH_UP_HOURS": env_int("DIGEST_CATCH_UP_HOURS", 6, minimum=0, maximum=23),
     # The send hour and weekday of readers subscribed before each chose theirs (migration
     # 0024 gave them these, in UTC).
     "HOUR_UTC": env_int("DIGEST_HOUR_UTC", 7, minimum=0, maximum=23),

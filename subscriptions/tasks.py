@@ -113,14 +113,16 @@ def send_owed_confirmations() -> int:
 @shared_task(acks_late=True)
 def send_due_digests(at: str | None = None) -> int:
     """Every hour: start the runs of the readers whose local hour has come (``at``: an ISO
-    UTC time, default now), daily and weekly; one ``send_digest_batch`` task per batch.
+    UTC time, default now), daily and weekly, and those of the last ``CATCH_UP_HOURS``
+    whose run never started; one ``send_digest_batch`` task per batch.
 
     Safe to run twice: a reader with their period's digest is in no batch the second time.
     """
     moment = datetime.fromisoformat(at) if at else timezone.now()
+    catch_up = settings.DIGESTS["CATCH_UP_HOURS"]
     batches = 0
     for frequency in Subscriber.Frequency.values:
-        for due in due_runs(at=moment, frequency=frequency):
+        for due in due_runs(at=moment, frequency=frequency, catch_up_hours=catch_up):
             batches += _queue_run(day=due.day, frequency=frequency, slot=due.slot)
     return batches
 

@@ -10,8 +10,10 @@ recovery sweep builds for the same readers:
 - ``"hour:7"``: the readers whose local hour is 7 (``send_digests --date D --hour 7``);
 - ``"at:2025-11-06T07"``: the readers whose local hour it is at that UTC hour, on the run's
   day (and, weekly, on their weekday). Each reader is due in one hourly run a day (or week):
-  runs an hour apart never overlap, however long one takes. An hour the beat missed is
-  caught up by an operator with ``send_digests --date D --hour H``.
+  runs an hour apart never overlap, however long one takes. An hour whose run never
+  started (the beat, its broker or the database was down) is started by the first hourly
+  run of the ``CATCH_UP_HOURS`` after it; later than that, an operator catches it up with
+  ``send_digests --date D --hour H``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Q, QuerySet
 
-from subscriptions.models import Subscriber
+from subscriptions.models import DigestBatch, Subscriber
 from subscriptions.timezones import time_zone_names
 
 logger = logging.getLogger(__name__)
@@ -77,17 +79,38 @@ class DueRun:
     slot: str
 
 
-def due_runs(*, at: datetime, frequency: str) -> list[DueRun]:
+def due_runs(*, at: datetime, frequency: str, catch_up_hours: int = 0) -> list[DueRun]:
     """The local days with active readers of ``frequency`` whose hour it is at ``at`` (a
-    day appears once, in date order). Running an hour twice is harmless: a batch builds
-    nothing for a reader who has the period's digest."""
-    slot = at_slot(at)
-    days = sorted({day for day, _, _ in _local_hours(hour_of(at))})
+    day appears once, in date order), after those of each of the ``catch_up_hours`` hours
+    before it whose run never started, oldest first. Running an hour twice is harmless: a
+    batch builds nothing for a reader who has the period's digest."""
+    hour = hour_of(at)
+    missed = [
+        due
+        for back in range(catch_up_hours, 0, -1)
+        for due in _runs_of_hour(hour - timedelta(hours=back), frequency)
+        if not _started(due, frequency)
+    ]
+    return missed + _runs_of_hour(hour, frequency)
+
+
+def _runs_of_hour(hour: datetime, frequency: str) -> list[DueRun]:
+    slot = at_slot(hour)
+    days = sorted({day for day, _, _ in _local_hours(hour)})
     return [
         DueRun(day, slot)
         for day in days
         if slot_readers(day=day, frequency=frequency, slot=slot).exists()
     ]
+
+
+def _started(due: DueRun, frequency: str) -> bool:
+    # A run with readers records at least one batch before it queues any (runs.start_run).
+    return DigestBatch.objects.filter(
+        run__period=period_of(day=due.day, frequency=frequency),
+        run__frequency=frequency,
+        slot=due.slot,
+    ).exists()
 
 
 def readers_in_slot(

@@ -54,13 +54,37 @@ def test_readers_in_three_time_zones_get_their_digest_at_their_local_hour(reader
 
 
 def test_each_reader_is_due_in_one_hourly_run_only(readers):
-    # 13:00 UTC is 08:00 in New York: its reader's hour has passed, and runs an hour apart
-    # never take the same readers twice (an hour the beat missed: send_digests --hour).
-    run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 13, 0), end=utc(2025, 11, 6, 17, 0))
-    assert not Digest.objects.filter(subscriber=readers["new_york"]).exists()
-    assert not Digest.objects.filter(subscriber=readers["paris"]).exists()  # 17:00 in Paris
+    # 12:00 UTC is 07:00 in New York: that run sends its reader; the runs after it never
+    # take the same readers again, nor Paris's before 17:00 (18:00 there).
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 12, 0), end=utc(2025, 11, 6, 17, 0))
+    assert Digest.objects.filter(subscriber=readers["new_york"]).count() == 1
+    assert len(mail.outbox) == 1
+    assert not Digest.objects.filter(subscriber=readers["paris"]).exists()
     run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 17, 0), end=utc(2025, 11, 6, 18, 0))
     assert Digest.objects.get(subscriber=readers["paris"]).period == "2025-11-06"
+    assert len(mail.outbox) == 2
+
+
+def test_an_hour_the_beat_missed_is_caught_up_by_the_next_hourly_run(readers, settings):
+    settings.DIGESTS = {**settings.DIGESTS, "CATCH_UP_HOURS": 6}
+    # The beat is down from 11:30 to 16:10 UTC: the 12:00 run (07:00 in New York) never
+    # starts. The first run after it, at 17:00, starts it before its own (Paris).
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 17, 0), end=utc(2025, 11, 6, 19, 0))
+    [(period, status, built, _)] = built_and_sent(readers["new_york"])
+    assert (period, status, built) == ("2025-11-06", "sent", utc(2025, 11, 6, 17, 0))
+    assert Digest.objects.get(subscriber=readers["paris"]).period == "2025-11-06"
+    # Tokyo's hour (22:00 UTC the day before) is outside the six hours: not caught up.
+    assert not Digest.objects.filter(subscriber=readers["tokyo"]).exists()
+    assert len(mail.outbox) == 2
+
+
+def test_an_hour_missed_longer_ago_than_the_catch_up_window_is_left_to_the_operator(
+    readers, settings
+):
+    settings.DIGESTS = {**settings.DIGESTS, "CATCH_UP_HOURS": 4}
+    run_schedule(names=[HOURLY], start=utc(2025, 11, 6, 17, 0), end=utc(2025, 11, 6, 18, 0))
+    assert not Digest.objects.filter(subscriber=readers["new_york"]).exists()  # 5 h late
+    assert Digest.objects.filter(subscriber=readers["paris"]).count() == 1
 
 
 def test_a_weekly_reader_gets_it_on_their_day_at_their_hour():
