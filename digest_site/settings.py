@@ -344,6 +344,8 @@ RANKING: dict[str, float] = {
     # whole interest, times LEXICAL_SCALE, for a short paper that repeats it), where these
     # weights were set against TF-IDF cosines about half that.
     "PROFILE_SCALE": 2.0,
+    # "like <title> you liked" is said of a pick at least this like (0-1) a paper they wanted.
+    "LIKED_REASON_MIN": 0.5,
     # Below this raw relevance a paper is not "for you", however popular.
     "MIN_RELEVANCE": env_float("RANKING_MIN_RELEVANCE", 0.08, minimum=0),
     # Popularity: upvotes vs. growth over the last GROWTH_WINDOW_HOURS, halved every HALF_LIFE.

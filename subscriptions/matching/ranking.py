@@ -199,6 +199,7 @@ class _Batch:
     subscriber_exclusions: sparse.csr_matrix  # subscribers x batch exclusions
     feedback_likeness: np.ndarray  # batch feedback papers x candidates
     subscriber_feedback: sparse.csr_matrix  # subscribers x batch feedback papers, +1/-1 weighted
+    feedback_titles: list[str]  # per batch feedback paper, its title ("" if unknown)
 
     @classmethod
     def build(
@@ -260,6 +261,7 @@ class _Batch:
             subscriber_exclusions=_indicator(exclusion_rows, len(exclusion_index)),
             feedback_likeness=candidates.likeness(feedback, list(feedback_ids)),
             subscriber_feedback=subscriber_feedback,
+            feedback_titles=[feedback[p].title if p in feedback else "" for p in feedback_ids],
         )
 
     def relevance(self) -> np.ndarray:
@@ -292,6 +294,22 @@ class _Batch:
         mentions = np.vstack([self.candidates.mentions(phrase) for phrase in self.exclusions])
         return (self.subscriber_exclusions @ mentions.astype(np.float32)) > 0
 
+    def _liked_like(self, row: int, column: int) -> str | None:
+        """The title of the paper this reader signalled wanting (liked, saved, clicked,
+        pasted) that paper ``column`` is most like, if it is like it enough to say so."""
+        feedback = self.subscriber_feedback
+        start, end = feedback.indptr[row], feedback.indptr[row + 1]
+        if start == end:
+            return None
+        signals = feedback.indices[start:end][feedback.data[start:end] > 0]
+        if not len(signals):
+            return None
+        likeness = self.feedback_likeness[signals, column]
+        best = int(np.argmax(likeness))
+        if likeness[best] < self.candidates.weights["LIKED_REASON_MIN"]:
+            return None
+        return self.feedback_titles[int(signals[best])] or None
+
     def reasons(self, row: int, column: int) -> tuple[Reason, ...]:
         """Why paper ``column`` was picked for subscriber ``row``, strongest reason first."""
         candidates = self.candidates
@@ -319,6 +337,9 @@ class _Batch:
         if matched:
             found.append(Reason("keyword", ", ".join(matched)))
         found += related
+        liked = self._liked_like(row, column) if self.subscriber_feedback.nnz else None
+        if liked:
+            found.append(Reason("liked", liked))
         if self.followed[row]:
             written_by = candidates.paper_authors[column]
             found.extend(

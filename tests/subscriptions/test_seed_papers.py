@@ -79,6 +79,8 @@ def test_a_pasted_paper_seeds_the_profile_and_brings_papers_like_it(client, pape
         return digest.items.filter(section="for_you").order_by("position").first().paper_id
 
     assert first_pick(reader) == papers["similar"].pk
+    reasons = Digest.objects.get(subscriber=reader).items.get(paper=papers["similar"]).reasons
+    assert "like “Speculative decoding with a small draft model” you liked" in reasons
     # Without the seed, the same interests rank the molecules paper first (shorter, same word).
     assert first_pick(other_reader) == papers["other"].pk
 
