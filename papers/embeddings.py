@@ -284,23 +284,39 @@ def store_phrases(phrases: Iterable[str]) -> int:
     return len(missing)
 
 
-def phrase_vectors(phrases: Sequence[str], *, embed_missing: bool = True) -> np.ndarray | None:
+def phrase_vectors(
+    phrases: Sequence[str], *, embed_missing: bool = True, store: bool = True
+) -> np.ndarray | None:
     """Vectors of ``phrases`` (as ``store_phrases`` keys them): stored ones read, others made
-    now (and stored) unless ``embed_missing`` is false, when they are zero rows. None when
-    semantic ranking is off, or a phrase must be embedded and no model can be loaded."""
+    now (and stored, unless ``store`` is false: text a visitor typed into a preview is not
+    kept) unless ``embed_missing`` is false, when they are zero rows. None when semantic
+    ranking is off, or a phrase must be embedded and no model can be loaded."""
     model = model_id()  # the model itself is loaded only if a phrase must be embedded
     if model is None:
         return None
     keys = [embedding_key(p.casefold(), model=model) for p in phrases]
     stored = dict(TextEmbedding.objects.filter(key__in=set(keys)).values_list("key", "vector"))
     missing = [p for p, key in zip(phrases, keys, strict=True) if key not in stored]
+    made: dict[str, np.ndarray] = {}
     if missing and embed_missing:
         if not embedder_available():
             return None
-        store_phrases(missing)
-        stored = dict(TextEmbedding.objects.filter(key__in=set(keys)).values_list("key", "vector"))
+        if store:
+            store_phrases(missing)
+            stored = dict(
+                TextEmbedding.objects.filter(key__in=set(keys)).values_list("key", "vector")
+            )
+        else:
+            texts = list(dict.fromkeys(p.casefold() for p in missing))
+            vectors = embed_texts(texts)
+            made = {
+                embedding_key(text, model=model): vector
+                for text, vector in zip(texts, vectors, strict=True)
+            }
     out = np.zeros((len(phrases), DIMENSIONS), dtype=np.float32)
     for row, key in enumerate(keys):
         if key in stored:
             out[row] = vector_from(stored[key])
+        elif key in made:
+            out[row] = made[key]
     return out

@@ -106,7 +106,9 @@ def _preview_context(data: Any) -> dict[str, Any]:
         return {"preview": None, "preview_errors": [e for es in form.errors.values() for e in es]}
     day = latest_listing_day(today=timezone.localdate())
     candidates = candidate_set_for(day=day, frequency=Subscriber.Frequency.DAILY)
-    picks = preview_picks(interests=form.interests, candidates=candidates, limit=5)
+    picks = preview_picks(
+        interests=form.interests, candidates=candidates, limit=5, keep_phrases=False
+    )
     return {"preview": picks, "preview_errors": []}
 
 

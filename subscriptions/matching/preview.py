@@ -5,12 +5,14 @@ The ``rank`` command prints it; a preferences page can show it the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 
 from django.db.models import Q
 from django.utils import timezone
 
+from papers.embeddings import phrase_vectors
 from papers.models import Paper
 from subscriptions.matching.candidates import (
     CandidateSet,
@@ -52,12 +54,14 @@ def preview_picks(
     today: date | None = None,
     limit: int = 10,
     candidates: CandidateSet | None = None,
+    keep_phrases: bool = True,
 ) -> list[PreviewPick]:
     """The best ``limit`` papers for ``interests``, best first, as a digest's ranking would
     score them on ``today`` (default: today), from every visible paper or those featured or
     published on or after ``since``; or from ``candidates`` (a digest's own, for the caller
     that has them). Papers the interests name as liked (``positives``, ``liked``) steer it as
-    they steer a digest."""
+    they steer a digest. Without ``keep_phrases`` the interests' embeddings are made for this
+    call only, never stored (a visitor's preview: anyone may type anything)."""
     if candidates is None:
         papers = Paper.objects.all()
         if since is not None:
@@ -67,6 +71,9 @@ def preview_picks(
             topics=topic_profiles(),
             today=today or timezone.localdate(),
         )
+    if not keep_phrases:
+        # A copy sharing the run's (bounded) caches: only where its phrases come from differs.
+        candidates = replace(candidates, phrase_vectors=partial(phrase_vectors, store=False))
     [picks] = rank_papers_for(
         subscribers=[interests],
         candidates=candidates,

@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from papers.embeddings import embed_papers
+from papers.models import TextEmbedding
 from papers.selectors import find_papers
 from subscriptions.delivery.digests import build_digest_batch
 from subscriptions.models import Digest, Feedback, Subscriber
@@ -130,6 +131,14 @@ def test_the_live_preview_is_a_fragment_of_the_ranking_and_changes_nothing(clien
     assert "matches: graph neural networks" in html
     assert client.post("/preview/", {"keywords": "x"}).status_code == 405
     assert not Subscriber.objects.exists()
+
+
+def test_what_a_visitor_types_into_the_preview_is_embedded_but_never_stored(client, papers):
+    # The phrase was never stored: the preview embeds it and ranks with it ...
+    response = client.get("/preview/", {"keywords": "accelerating LLM generation"})
+    assert "Faster LLM inference by drafting and verifying tokens" in response.content.decode()
+    # ... but an anonymous GET writes nothing: anyone may type anything, as often as they like.
+    assert not TextEmbedding.objects.exists()
 
 
 def test_the_preview_button_works_without_javascript_and_subscribes_no_one(client, papers):
