@@ -409,6 +409,10 @@ CONFIRMATION_MAX_AGE_DAYS = 7
 CONFIRMATION_EMAIL_INTERVAL_SECONDS = 3600
 ALREADY_SUBSCRIBED_EMAIL_INTERVAL_SECONDS = 24 * 3600
 SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR = env_int("SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR", 20, minimum=1)
+# Live previews of a digest (the interests form asks for one as the reader types, 0.4 s after
+# the last key): each ranks the day's papers and embeds what was typed, so one visitor gets
+# this many an hour.
+PREVIEWS_PER_IP_PER_HOUR = env_int("PREVIEWS_PER_IP_PER_HOUR", 600, minimum=1)
 # How many reverse proxies stand in front of the web process, each adding the address it saw
 # to X-Forwarded-For. With 0, the client's address is REMOTE_ADDR; behind a proxy that is the
 # proxy's own, the same for every visitor.

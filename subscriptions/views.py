@@ -26,7 +26,7 @@ from subscriptions.models import Subscriber
 from subscriptions.people import preferences
 from subscriptions.people.library import remember_reader
 from subscriptions.people.privacy import personal_data
-from subscriptions.people.ratelimit import signup_allowed
+from subscriptions.people.ratelimit import preview_allowed, signup_allowed
 from subscriptions.people.signup import confirm as confirm_subscription
 from subscriptions.people.signup import set_interests, subscribe
 from subscriptions.people.tokens import (
@@ -78,7 +78,7 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
         form = SubscribeForm(initial={"email": request.GET.get("email", "")[:254]})
         return render(request, "subscriptions/subscribe.html", {"form": form})
     if request.POST.get("action") == "preview":  # the preview button, without JavaScript
-        context = {"form": SubscribeForm(request.POST), **_preview_context(request.POST)}
+        context = {"form": SubscribeForm(request.POST), **_preview_context(request, request.POST)}
         return render(request, "subscriptions/subscribe.html", context)
     if not _ip_allowed(request):
         return _too_many(request)
@@ -99,8 +99,11 @@ def subscribe_view(request: HttpRequest) -> HttpResponse:
     return redirect("subscriptions:check_inbox")
 
 
-def _preview_context(data: Any) -> dict[str, Any]:
-    """What the interests in ``data`` would have brought in the latest day's digest."""
+def _preview_context(request: HttpRequest, data: Any) -> dict[str, Any]:
+    """What the interests in ``data`` would have brought in the latest day's digest (or, past
+    the visitor's ``PREVIEWS_PER_IP_PER_HOUR``, ``preview_refused``)."""
+    if not preview_allowed(client_ip=client_ip(request)):
+        return {"preview": None, "preview_refused": True}
     form = PreviewForm(data)
     if not form.is_valid():
         return {"preview": None, "preview_errors": [e for es in form.errors.values() for e in es]}
@@ -117,7 +120,9 @@ def preview_view(request: HttpRequest) -> HttpResponse:
     """The digest preview beside the interests form, as an HTML fragment (changes nothing)."""
     if not request.GET:
         return render(request, "subscriptions/_preview.html", {"preview": None})
-    return render(request, "subscriptions/_preview.html", _preview_context(request.GET))
+    context = _preview_context(request, request.GET)
+    status = 429 if context.get("preview_refused") else 200
+    return render(request, "subscriptions/_preview.html", context, status=status)
 
 
 @require_safe
@@ -232,7 +237,7 @@ def preferences_view(request: HttpRequest, token: str) -> HttpResponse:
                 "form": PreferencesForm.for_subscriber(subscriber, data=request.POST),
                 "token": token,
                 "unsubscribe_token": unsubscribe_token(subscriber),
-                **_preview_context(request.POST),
+                **_preview_context(request, request.POST),
             }
             return render(request, "subscriptions/preferences.html", context)
         if form.is_valid():

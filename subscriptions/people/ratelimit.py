@@ -183,3 +183,14 @@ def signup_allowed(*, client_ip: str) -> bool:
         limit=settings.SUBSCRIBE_ATTEMPTS_PER_IP_PER_HOUR,
         window_seconds=SIGNUP_WINDOW_SECONDS,
     )
+
+
+def preview_allowed(*, client_ip: str) -> bool:
+    """Count one digest preview from this visitor; False once they had
+    ``PREVIEWS_PER_IP_PER_HOUR`` in the last hour (each ranks and embeds what they typed)."""
+    return allow(
+        scope="preview-ip",
+        key=client_network(client_ip),
+        limit=settings.PREVIEWS_PER_IP_PER_HOUR,
+        window_seconds=SIGNUP_WINDOW_SECONDS,
+    )

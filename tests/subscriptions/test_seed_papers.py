@@ -152,3 +152,20 @@ def test_the_preview_button_works_without_javascript_and_subscribes_no_one(clien
     assert "Graph neural networks for molecules" in html
     assert "graph neural networks</textarea>" in html
     assert not Subscriber.objects.exists()
+
+
+def test_a_visitor_gets_so_many_previews_an_hour(client, papers, settings):
+    settings.PREVIEWS_PER_IP_PER_HOUR = 2
+    for _ in range(2):
+        assert client.get("/preview/", {"keywords": "graph neural networks"}).status_code == 200
+    refused = client.get("/preview/", {"keywords": "graph neural networks"})
+    assert refused.status_code == 429
+    assert "Too many previews" in refused.content.decode()
+    assert "Graph neural networks for molecules" not in refused.content.decode()
+    # The preview button without JavaScript counts too; the sign-up itself is not refused.
+    page = client.post(
+        "/subscribe/",
+        {"email": "ada@example.org", "keywords": "graph neural networks", "action": "preview"},
+    )
+    assert "Too many previews" in page.content.decode()
+    assert not Subscriber.objects.exists()
