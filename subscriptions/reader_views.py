@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from papers.selectors import visible_paper
 from subscriptions.delivery import engagement
 from subscriptions.people import library
-from subscriptions.people.tokens import Purpose, feedback_token, preferences_token
+from subscriptions.people.tokens import Purpose, preferences_token
 from subscriptions.views import _bad_link, _preferences_or_new_link, _verified
 
 
@@ -89,12 +89,13 @@ def click_view(request: HttpRequest, token: str) -> HttpResponse:
     at once to the paper's page. The token names a digest and one of its papers; where it
     forwards comes from the paper, never from the link."""
     # A HEAD is a link checker's look, not a reader's click: it forwards, and counts nothing.
-    followed = engagement.follow_click(token=token, count=request.method == "GET")
-    if followed is None:
+    paper_id = engagement.follow_click(token=token, count=request.method == "GET")
+    if paper_id is None:
         return _bad_link(request)
-    paper_id, subscriber = followed
-    if subscriber is not None:
-        library.remember_reader(request.session, feedback_token=feedback_token(subscriber))
+    # The visitor is not taken for the reader: paper links get shared (pasted into a chat,
+    # forwarded), and this token, kept forever, is no credential (it does not end with "sign
+    # out all my links"); remembering them here handed any stranger the reader's Save, then
+    # reading list and preferences.
     response = HttpResponseRedirect(reverse("papers:detail", args=[paper_id]))
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"  # the token stays out of the paper page's logs

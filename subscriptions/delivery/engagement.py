@@ -22,16 +22,16 @@ from django.utils import timezone
 
 from papers.models import Paper, Topic
 from subscriptions.delivery.settling import DIGEST_ID_KEY
-from subscriptions.models import Digest, DigestClick, DigestOpen, Subscriber
+from subscriptions.models import Digest, DigestClick, DigestOpen
 from subscriptions.people.tokens import verify_click_token
 
 logger = logging.getLogger(__name__)
 
 
-def follow_click(*, token: str, count: bool = True) -> tuple[int, Subscriber | None] | None:
-    """The paper a click link forwards to, and the digest's reader (None if the digest is
-    gone); None for a bad link or a paper no longer shown. With ``count``, the click is
-    counted once per paper and digest, if the reader allows tracking."""
+def follow_click(*, token: str, count: bool = True) -> int | None:
+    """The paper a click link forwards to; None for a bad link or a paper no longer shown.
+    With ``count``, the click is counted once per paper and digest, if the reader allows
+    tracking."""
     ids = verify_click_token(token)
     if ids is None:
         return None
@@ -45,7 +45,7 @@ def follow_click(*, token: str, count: bool = True) -> tuple[int, Subscriber | N
             [DigestClick(digest_id=digest_id, paper_id=paper_id, clicked_at=timezone.now())],
             ignore_conflicts=True,
         )
-    return paper_id, digest.subscriber if digest is not None else None
+    return paper_id
 
 
 def record_open(event: AnymailTrackingEvent) -> bool:

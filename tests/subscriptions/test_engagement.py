@@ -70,8 +70,9 @@ def test_a_click_through_the_redirect_is_recorded_once_and_forwards_to_the_paper
         assert response["Location"] == f"/papers/{paper_id}/"
     [click] = DigestClick.objects.all()
     assert (click.digest, click.paper_id) == (digest, paper_id)
-    # The paper's page knows the reader now, and offers to save it for later.
-    assert "Save for later" in client.get(f"/papers/{paper_id}/").content.decode()
+    # A paper link is one people share: whoever follows it is not taken for the reader (no
+    # Save in their name, no way on to the reading list or the preferences).
+    assert "Save for later" not in client.get(f"/papers/{paper_id}/").content.decode()
 
 
 def test_a_click_token_names_its_paper_and_cannot_send_anyone_elsewhere(client, readers):
