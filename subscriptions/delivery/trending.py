@@ -13,6 +13,7 @@ from django.conf import settings
 
 from subscriptions.matching.candidates import CandidateSet
 from subscriptions.matching.interests import Interests
+from subscriptions.matching.profile import signal_papers
 from subscriptions.matching.ranking import RankedPaper
 
 # The columns considered, fastest rising first: more than any reader can exclude or have had.
@@ -42,8 +43,10 @@ def trending_for(
     candidates: CandidateSet,
     pool: list[int],
 ) -> list[RankedPaper]:
-    """The day's fastest rising papers this subscriber has not had and did not exclude."""
-    picked = {p.paper_id for p in for_you} | sent
+    """The day's fastest rising papers this subscriber has not had, did not exclude and
+    gave no signal about."""
+    # Nor one they told us about (pasted, saved, liked): they know it.
+    picked = {p.paper_id for p in for_you} | sent | signal_papers(interests)
     wanted = settings.DIGESTS["TRENDING_COUNT"]
     chosen: list[RankedPaper] = []
     for column in pool:

@@ -63,7 +63,8 @@ def profile_signals(interests: Interests, weights: Mapping[str, Any]) -> list[tu
 
     Each positive counts as its kind weighs relative to "more like this" (a save
     ``SAVED / MORE_LIKE_THIS``, a click ``CLICKED / MORE_LIKE_THIS``, a pasted paper
-    ``Interests.positives``' weight, a like 1); a paper with several counts by its strongest.
+    ``Interests.positives``' weight, a like 1); a paper with several counts by its strongest,
+    and an explicit "less like this" wins over a click or a save of the same paper.
     Each side is then a weighted mean times its Rocchio weight (``MORE_LIKE_THIS``,
     ``LESS_LIKE_THIS``): one like pulls by ``MORE_LIKE_THIS``, one save by ``SAVED``, one
     click by ``CLICKED``, and twenty likes together no more than one. All of it times
@@ -75,11 +76,12 @@ def profile_signals(interests: Interests, weights: Mapping[str, Any]) -> list[tu
         (interests.liked, 1.0),
         (interests.saved, weights["SAVED"] / more),
     )
+    negatives = dict.fromkeys(interests.disliked, 1.0)
     positives: dict[int, float] = {}
     for papers, weight in (*kinds, *(((paper,), w) for paper, w in interests.positives)):
         for paper in papers:
-            positives[paper] = max(positives.get(paper, 0.0), weight)
-    negatives = {paper: 1.0 for paper in interests.disliked if paper not in positives}
+            if paper not in negatives:
+                positives[paper] = max(positives.get(paper, 0.0), weight)
     scale = weights["PROFILE_SCALE"]
     signals: list[tuple[int, float]] = []
     for side, total in ((positives, more), (negatives, -weights["LESS_LIKE_THIS"])):

@@ -33,7 +33,12 @@ from subscriptions.matching.candidates import (
     vectorise_candidates,
 )
 from subscriptions.matching.interests import Interests
-from subscriptions.matching.profile import FeedbackPaper, has_signals, profile_signals
+from subscriptions.matching.profile import (
+    FeedbackPaper,
+    has_signals,
+    profile_signals,
+    signal_papers,
+)
 
 __all__ = [
     "CandidatePaper",
@@ -70,10 +75,11 @@ def rank_papers_for(
 
     Hidden papers must not be among the candidates; papers matching an excluded keyword,
     papers that arrived before a subscriber's ``since``, and, by subscriber id, papers in
-    ``already_sent`` never appear. A paper must be relevant (``MIN_RELEVANCE``) or pinned to
-    be picked, so a subscriber may get fewer than ``limit``. ``feedback`` holds the papers
-    subscribers liked, disliked, saved, clicked or named at sign-up
-    (``profile.feedback_papers``), which steer their ranking.
+    ``already_sent`` never appear, nor papers a subscriber gave a signal about (liked,
+    disliked, saved, clicked or named at sign-up: they know those). A paper must be relevant
+    (``MIN_RELEVANCE``) or pinned to be picked, so a subscriber may get fewer than ``limit``.
+    ``feedback`` holds those signal papers (``profile.feedback_papers``), which steer their
+    ranking.
     """
     if not subscribers:
         return []
@@ -92,6 +98,7 @@ def rank_papers_for(
     eligible &= ~batch.seen_before()
     if already_sent:
         eligible &= ~_sent_mask(subscribers, candidates, already_sent)
+    eligible &= ~_signalled_mask(subscribers, candidates)
     score[~eligible] = -np.inf
 
     top = _top_columns(score, limit)
@@ -162,6 +169,17 @@ def _sent_mask(
             continue
         sent = already_sent.get(interests.subscriber_id, ())
         mask[row, [column[p] for p in sent if p in column]] = True
+    return mask
+
+
+def _signalled_mask(subscribers: Sequence[Interests], candidates: CandidateSet) -> np.ndarray:
+    # A paper pasted at sign-up or saved from the site, most like itself, would lead their
+    # digest with "like ... you liked" otherwise.
+    column = {paper_id: index for index, paper_id in enumerate(candidates.paper_ids)}
+    mask = np.zeros((len(subscribers), candidates.size), dtype=bool)
+    for row, interests in enumerate(subscribers):
+        if has_signals(interests):
+            mask[row, [column[p] for p in signal_papers(interests) if p in column]] = True
     return mask
 
 

@@ -408,3 +408,6 @@ def test_the_profile_weighs_each_side_as_one_rocchio_term(settings):
     assert profile_signals(Interests(clicked=(5,)), weights) == [(5, pytest.approx(0.2))]
     saved = dict(profile_signals(Interests(saved=(6,), liked=(7,)), weights))
     assert saved[6] > saved[7]
+    # Clicked or saved, then "less like this": the reader's last word wins.
+    both = dict(profile_signals(Interests(clicked=(8,), saved=(9,), disliked=(8, 9)), weights))
+    assert both == pytest.approx({8: -0.125, 9: -0.125})
