@@ -156,8 +156,9 @@ def _local_hours(at: datetime) -> tuple[tuple[date, tuple[int, int], tuple[str, 
         local = at.astimezone(info)
         before = (at - timedelta(hours=1)).astimezone(info)
         hours = [local.hour]
-        if before.date() == local.date():
-            hours += range(before.hour + 1, local.hour)  # skipped: empty but on a change
+        # Skipped hours (empty but on a change), from midnight where the clocks skip it.
+        first = before.hour + 1 if before.date() == local.date() else 0
+        hours += range(first, local.hour)
         for hour in hours:
             key = (local.date(), (hour, local.isoweekday()))
             groups.setdefault(key, []).append(zone)

@@ -147,3 +147,12 @@ def test_a_reader_whose_hour_the_clocks_skip_gets_it_the_hour_after(seeded):
     run_schedule(names=[HOURLY], start=utc(2025, 3, 10, 0, 0), end=utc(2025, 3, 11, 0, 0))
     later = Digest.objects.filter(subscriber=early, period="2025-03-10").get()
     assert later.created_at == utc(2025, 3, 10, 6, 0)  # 02:00 EDT
+
+
+def test_a_reader_of_midnight_where_the_clocks_skip_midnight_gets_it_the_hour_after(seeded):
+    # 2026-09-06 in Santiago: 00:00 never comes, the clocks go from 23:59 (UTC-4) to 01:00
+    # (UTC-3), at 04:00 UTC. A reader of 00:00 gets that day's digest at 01:00.
+    reader = make_subscriber(time_zone="America/Santiago", send_hour=0, keywords=["faces"])
+    run_schedule(names=[HOURLY], start=utc(2026, 9, 6, 0, 0), end=utc(2026, 9, 7, 0, 0))
+    [digest] = Digest.objects.filter(subscriber=reader)
+    assert (digest.period, digest.created_at) == ("2026-09-06", utc(2026, 9, 6, 4, 0))
