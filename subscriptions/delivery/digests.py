@@ -79,7 +79,10 @@ def forget_candidates() -> None:
 def candidate_set_for(*, day: date, frequency: str) -> CandidateSet:
     """The vectorised candidates of a run, reused while the papers in it are unchanged."""
     papers = window_papers(day=day, frequency=frequency)
-    state = papers.order_by("pk").values_list("pk", "upvotes", "pinned", "updated_at")
+    # What ingest, editors and the embedding step change (bulk updates leave updated_at be).
+    state = papers.order_by("pk").values_list(
+        "pk", "upvotes", "pinned", "updated_at", "featured_on", "arrived_at", "embedding_key"
+    )
     fingerprint = hashlib.sha256(repr(list(state)).encode()).hexdigest()
     cached = _candidate_cache.get((day, frequency))
     if cached and cached[0] == fingerprint:

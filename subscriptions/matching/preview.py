@@ -72,8 +72,18 @@ def preview_picks(
             today=today or timezone.localdate(),
         )
     if not keep_phrases:
-        # A copy sharing the run's (bounded) caches: only where its phrases come from differs.
-        candidates = replace(candidates, phrase_vectors=partial(phrase_vectors, store=False))
+        # A copy with caches of its own, dropped with the request: what a visitor typed is
+        # kept neither in the database nor in the run's caches, which live in the process.
+        candidates = replace(
+            candidates,
+            phrase_vectors=partial(phrase_vectors, store=False),
+            keyword_cache={},
+            query_cache={},
+            presence_cache={},
+            matched_cache={},
+            mention_cache={},
+            likeness_cache={},
+        )
     [picks] = rank_papers_for(
         subscribers=[interests],
         candidates=candidates,

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from papers.embeddings import embed_papers
-from papers.models import TextEmbedding
+from papers.models import Paper, TextEmbedding
 from papers.selectors import find_papers
 from subscriptions.delivery.digests import build_digest_batch
 from subscriptions.models import Digest, Feedback, Subscriber
@@ -169,3 +169,43 @@ def test_a_visitor_gets_so_many_previews_an_hour(client, papers, settings):
     )
     assert "Too many previews" in page.content.decode()
     assert not Subscriber.objects.exists()
+
+
+def test_a_pasted_paper_is_not_sent_back_to_the_reader_who_pasted_it(client):
+    seed = make_paper(
+        title="Speculative decoding with a small draft model",
+        abstract="Draft tokens verified by the large model: faster decoding.",
+        arxiv_id="2505.01234",
+        featured_on=DAY,
+    )
+    similar = make_paper(
+        title="Faster LLM inference by drafting and verifying tokens",
+        abstract="Acceleration of language model inference, learning to draft.",
+        featured_on=DAY,
+    )
+    embed_papers(paper_ids=[seed.pk, similar.pk])
+    reader = make_subscriber(keywords=["learning"])
+    client.post(
+        f"/preferences/{preferences_token(reader)}/",
+        {
+            "action": "save",
+            "keywords": "learning",
+            "liked_papers": "2505.01234",
+            "frequency": "daily",
+        },
+    )
+    assert Feedback.objects.filter(subscriber=reader, paper=seed).exists()
+    build_digest_batch(day=DAY, frequency="daily", first_id=1, last_id=10**9)
+    picked = list(Digest.objects.get(subscriber=reader).items.values_list("paper_id", flat=True))
+    assert seed.pk not in picked  # they know it, in neither section: it was theirs to name
+    assert similar.pk in picked
+
+
+def test_a_run_sees_vectors_stored_after_it_first_read_the_papers():
+    from subscriptions.delivery.digests import candidate_set_for
+
+    paper = make_paper(title="Graph neural networks for molecules", abstract="x", featured_on=DAY)
+    Paper.objects.filter(pk=paper.pk).update(embedding=None, embedding_key="")
+    assert not candidate_set_for(day=DAY, frequency="daily").has_embedding.any()
+    assert embed_papers(paper_ids=[paper.pk]) == 1  # a bulk update: updated_at stays
+    assert candidate_set_for(day=DAY, frequency="daily").has_embedding.any()
