@@ -4,6 +4,16 @@ import django.core.validators
 import django.utils.timezone
 import subscriptions.timezones
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery
+
+
+def _batches_dated_by_their_run(apps, schema_editor):
+    # The recovery sweep judges each batch by its own age: one recorded before this column
+    # was dated now would look recent for a day, and a long-abandoned one be sent again.
+    DigestBatch = apps.get_model("subscriptions", "DigestBatch")
+    DigestRun = apps.get_model("subscriptions", "DigestRun")
+    started = DigestRun.objects.filter(pk=OuterRef("run_id")).values("started_at")[:1]
+    DigestBatch.objects.update(created_at=Subquery(started))
 
 
 class Migration(migrations.Migration):
@@ -22,6 +32,7 @@ class Migration(migrations.Migration):
             name='created_at',
             field=models.DateTimeField(default=django.utils.timezone.now, editable=False),
         ),
+        migrations.RunPython(_batches_dated_by_their_run, migrations.RunPython.noop),
         migrations.AddField(
             model_name='digestbatch',
             name='slot',
