@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 
 from django.conf import settings
@@ -359,7 +359,7 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
             keywords=tuple(keywords),
             authors=tuple(authors),
             excluded=tuple(excluded),
-            since=last_built.get(pk),
+            since=_arrived_after(last_built.get(pk)),
             liked=tuple(liked.get(pk, ())),
             disliked=tuple(disliked.get(pk, ())),
             saved=tuple(saved.get(pk, ())),
@@ -367,6 +367,17 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
         )
         for pk, keywords, authors, excluded in rows
     ]
+
+
+# A batch reads its candidates before it writes its digests, and a paper's arrival is
+# stamped before its ingest commits: a paper committed between the two would fall before
+# ``since`` without ever having been a candidate. Papers that old are candidates once more;
+# those the reader was sent stay out (a DigestItem each).
+_ARRIVAL_MARGIN = timedelta(minutes=10)
+
+
+def _arrived_after(last_built: datetime | None) -> datetime | None:
+    return last_built - _ARRIVAL_MARGIN if last_built else None
 
 
 def _already_sent(subscriber_ids: list[int], paper_ids: list[int]) -> dict[int, set[int]]:

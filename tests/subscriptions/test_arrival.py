@@ -111,3 +111,26 @@ def test_a_weekly_reader_gets_what_was_listed_after_their_digest_in_the_next_wee
     }
     first = DigestItem.objects.filter(digest__period="2025-W46", paper__title__startswith="FW-")
     assert first.exists()
+
+
+def test_a_paper_committed_while_a_batch_was_being_built_reaches_the_next_digest(seeded):
+    import time_machine
+
+    from papers.models import Paper
+    from subscriptions.delivery.digests import build_digest_batch
+    from tests.factories import make_paper
+
+    reader = make_subscriber(keywords=["faces"])
+    with time_machine.travel(utc(2025, 11, 6, 7, 0, 2), tick=False):
+        build_digest_batch(day=FIXTURE_DAY, frequency="daily", first_id=1, last_id=10**9)
+    Digest.objects.update(status=Digest.Status.SENT)
+    # Its ingest stamped it at 07:00:00, before the batch read its candidates, and committed
+    # after: the batch never saw it, and its digest is dated 07:00:02.
+    late = make_paper(title="Faces, seen late", featured_on=FIXTURE_DAY)
+    Paper.objects.filter(pk=late.pk).update(arrived_at=utc(2025, 11, 6, 7, 0, 0))
+    with time_machine.travel(utc(2025, 11, 7, 7, 0), tick=False):
+        build_digest_batch(
+            day=FIXTURE_DAY + timedelta(days=1), frequency="daily", first_id=1, last_id=10**9
+        )
+    assert digests_with("Faces, seen late") == [("2025-11-07", "pending")]
+    assert Digest.objects.filter(subscriber=reader).count() == 2
