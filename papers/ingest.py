@@ -190,7 +190,7 @@ def ingest_document(
     result.skipped.sort(key=lambda entry: entry.position)
     logger.info("ingested %s (%s): %s", location, listing.format, result.summary())
     # After the commit: the papers are saved whatever happens to their vectors, and ranking
-    # reads them lexically until they have one (``embed_unembedded_papers`` catches up).
+    # reads them lexically until they have one (``manage.py embed_papers`` catches up).
     try:
         embedded = embed_papers(paper_ids=result.paper_ids)
     except Exception:

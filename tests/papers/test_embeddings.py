@@ -94,3 +94,20 @@ def test_interests_are_stored_once_and_read_back():
     [stored] = phrase_vectors(["machine unlearning"], embed_missing=False)
     [made] = embed_texts(["machine unlearning"])
     assert float(stored @ made) > 0.999  # float16 on disk
+
+
+@pytest.mark.django_db
+def test_the_embed_papers_command_gives_a_vector_to_each_paper_without_one():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    paper = make_paper(title="Graph neural networks for molecules", abstract="On graphs.")
+    Paper.objects.filter(pk=paper.pk).update(embedding=None, embedding_key="")
+    out = StringIO()
+    call_command("embed_papers", stdout=out)
+    assert out.getvalue().strip() == "embedded 1 papers"
+    assert Paper.objects.get(pk=paper.pk).embedding
+    out = StringIO()
+    call_command("embed_papers", stdout=out)
+    assert out.getvalue().strip() == "every paper has its vector"
