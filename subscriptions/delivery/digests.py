@@ -19,6 +19,7 @@ from json.encoder import encode_basestring_ascii
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
 
 from papers.models import Paper
 from papers.selectors import growth_until, visible_papers, with_shown_tags
@@ -342,7 +343,10 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
     ):
         saved.setdefault(subscriber_id, []).append(paper_id)
     clicked: dict[int, list[int]] = {}
-    clicks = DigestClick.objects.filter(**{f"digest__{key}": value for key, value in ids.items()})
+    clicks = DigestClick.objects.filter(
+        **{f"digest__{key}": value for key, value in ids.items()},
+        clicked_at__gte=timezone.now() - _CLICKS_REMEMBERED,
+    )
     for subscriber_id, paper_id in clicks.values_list("digest__subscriber_id", "paper_id"):
         clicked.setdefault(subscriber_id, []).append(paper_id)
     # When their last digest that went out was built: what arrived later is new to them.
@@ -368,6 +372,10 @@ def _interests_of(rows: Sequence[tuple]) -> list[Interests]:
         for pk, keywords, authors, excluded in rows
     ]
 
+
+# Clicks steer the ranking for this long: they pile up with every digest, and a batch
+# reads its readers' on every run.
+_CLICKS_REMEMBERED = timedelta(days=90)
 
 # A batch reads its candidates before it writes its digests, and a paper's arrival is
 # stamped before its ingest commits: a paper committed between the two would fall before

@@ -234,6 +234,7 @@ class CandidateSet:
         """
         missing = [p for p in dict.fromkeys(paper_ids) if p not in self.likeness_cache]
         known = [p for p in missing if p in papers]
+        fresh: dict[int, np.ndarray] = {}
         if known:
             vectors = self.vectorizer.transform(
                 [((papers[p].title, _TITLE_REPEAT), (papers[p].abstract, 1)) for p in known]
@@ -249,11 +250,14 @@ class CandidateSet:
                     self.has_embedding[None, :], semantic, rows[with_vector]
                 )
             for paper_id, row in zip(known, rows, strict=True):
-                self.likeness_cache[paper_id] = row
+                fresh[paper_id] = row
+                if len(self.likeness_cache) < _KEYWORD_CACHE_SIZE:  # bounded, as the others
+                    self.likeness_cache[paper_id] = row
         zero = np.zeros(self.size, dtype=np.float32)
         if not paper_ids:
             return np.zeros((0, self.size), dtype=np.float32)
-        return np.vstack([self.likeness_cache.get(p, zero) for p in paper_ids])
+        cached = self.likeness_cache
+        return np.vstack([cached[p] if p in cached else fresh.get(p, zero) for p in paper_ids])
 
     def mentions(self, phrase: str) -> np.ndarray:
         """Per paper, whether its title or abstract contains ``phrase`` (stemmed, in order)."""
