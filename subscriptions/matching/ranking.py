@@ -96,9 +96,7 @@ def rank_papers_for(
     eligible = (relevance >= weights["MIN_RELEVANCE"]) | candidates.pinned
     eligible &= ~batch.excluded()
     eligible &= ~batch.seen_before()
-    if already_sent:
-        eligible &= ~_sent_mask(subscribers, candidates, already_sent)
-    eligible &= ~_signalled_mask(subscribers, candidates)
+    eligible &= ~_known_mask(subscribers, candidates, already_sent or {})
     score[~eligible] = -np.inf
 
     top = _top_columns(score, limit)
@@ -157,29 +155,26 @@ def _top_columns(score: np.ndarray, limit: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _sent_mask(
+def _known_mask(
     subscribers: Sequence[Interests],
     candidates: CandidateSet,
     already_sent: Mapping[int, Iterable[int]],
 ) -> np.ndarray:
+    """Per subscriber, the papers they know: sent to them (by subscriber id) or named in a
+    signal (a paper pasted at sign-up or saved from the site, most like itself, would lead
+    their digest with "like ... you liked" otherwise)."""
     column = {paper_id: index for index, paper_id in enumerate(candidates.paper_ids)}
     mask = np.zeros((len(subscribers), candidates.size), dtype=bool)
     for row, interests in enumerate(subscribers):
-        if interests.subscriber_id is None:
-            continue
-        sent = already_sent.get(interests.subscriber_id, ())
-        mask[row, [column[p] for p in sent if p in column]] = True
-    return mask
-
-
-def _signalled_mask(subscribers: Sequence[Interests], candidates: CandidateSet) -> np.ndarray:
-    # A paper pasted at sign-up or saved from the site, most like itself, would lead their
-    # digest with "like ... you liked" otherwise.
-    column = {paper_id: index for index, paper_id in enumerate(candidates.paper_ids)}
-    mask = np.zeros((len(subscribers), candidates.size), dtype=bool)
-    for row, interests in enumerate(subscribers):
+        known = (
+            set(already_sent.get(interests.subscriber_id, ()))
+            if interests.subscriber_id is not None
+            else set()
+        )
         if has_signals(interests):
-            mask[row, [column[p] for p in signal_papers(interests) if p in column]] = True
+            known |= signal_papers(interests)
+        if known:
+            mask[row, [column[p] for p in known if p in column]] = True
     return mask
 
 
