@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -127,6 +127,12 @@ class CandidateSet:
     matched_cache: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     mention_cache: dict[str, np.ndarray] = field(default_factory=dict)
     likeness_cache: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def with_own_caches(self, **changes: Any) -> CandidateSet:
+        """A copy, with ``changes``, whose caches start empty and go with it: what it works
+        out is never kept in this set's."""
+        empty: dict[str, Any] = {f.name: {} for f in fields(self) if f.name.endswith("_cache")}
+        return replace(self, **empty, **changes)
 
     @property
     def size(self) -> int:

@@ -5,7 +5,7 @@ The ``rank`` command prints it; a preferences page can show it the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 
@@ -74,16 +74,7 @@ def preview_picks(
     if not keep_phrases:
         # A copy with caches of its own, dropped with the request: what a visitor typed is
         # kept neither in the database nor in the run's caches, which live in the process.
-        candidates = replace(
-            candidates,
-            phrase_vectors=partial(phrase_vectors, store=False),
-            keyword_cache={},
-            query_cache={},
-            presence_cache={},
-            matched_cache={},
-            mention_cache={},
-            likeness_cache={},
-        )
+        candidates = candidates.with_own_caches(phrase_vectors=partial(phrase_vectors, store=False))
     [picks] = rank_papers_for(
         subscribers=[interests],
         candidates=candidates,
